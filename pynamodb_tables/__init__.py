@@ -1,0 +1,52 @@
+"""PynamoDB models and tables that track image jobs, their regions and tiles in DynamoDB."""
+
+from .errors import (
+    CompleteRegionException,
+    ConfigurationError,
+    EndImageException,
+    GetImageRequestItemException,
+    GetRegionRequestItemException,
+    ImageAlreadyEndedError,
+    ImageRequestExistsError,
+    InvalidRegionRequestException,
+    InvalidRequestError,
+    InvalidTileError,
+    IsImageCompleteException,
+    PynamoDBTablesError,
+    RegionAlreadyCompleteError,
+    StartImageException,
+    StartRegionException,
+    UpdateImageException,
+    UpdateRegionException,
+)
+from .job_table import JobItem, JobTable
+from .region_request_table import RegionRequestItem, RegionRequestTable
+from .status import RequestStatus, TileState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompleteRegionException",
+    "ConfigurationError",
+    "EndImageException",
+    "GetImageRequestItemException",
+    "GetRegionRequestItemException",
+    "ImageAlreadyEndedError",
+    "ImageRequestExistsError",
+    "InvalidRegionRequestException",
+    "InvalidRequestError",
+    "InvalidTileError",
+    "IsImageCompleteException",
+    "JobItem",
+    "JobTable",
+    "PynamoDBTablesError",
+    "RegionAlreadyCompleteError",
+    "RegionRequestItem",
+    "RegionRequestTable",
+    "RequestStatus",
+    "StartImageException",
+    "StartRegionException",
+    "TileState",
+    "UpdateImageException",
+    "UpdateRegionException",
+]

@@ -1,0 +1,205 @@
+"""What both tables share: binding a model to a table at run time, reads, and conditional writes.
+
+A table object binds its item model to a table name, endpoint and region by deriving a
+subclass with its own ``Meta`` (cached, so any number of table names can be used side by
+side in one process). Items the caller builds with the base model are never written
+directly: every write is an ``update`` with actions on a key-only instance of the bound
+model, so only the attributes a method means to change are ever sent.
+"""
+
+import functools
+import json
+import logging
+import os
+import re
+from enum import Enum
+from typing import Any, Dict, Generic, Iterable, Mapping, Optional, Tuple, Type, TypeVar, cast
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.attributes import ListAttribute, UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from .errors import ConfigurationError, PynamoDBTablesError
+
+logger = logging.getLogger("pynamodb_tables")
+
+M = TypeVar("M", bound=Model)
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+
+
+@functools.lru_cache(maxsize=None)
+def bound_model(base: Type[M], table_name: str, host: Optional[str], region: Optional[str]) -> Type[M]:
+    """``base`` bound to one table, endpoint and region (one class per combination)."""
+    meta = type("Meta", (), {"table_name": table_name, "host": host, "region": region})
+    namespace = {"Meta": meta, "__module__": base.__module__, "__qualname__": base.__qualname__}
+    return cast(Type[M], type(base.__name__, (base,), namespace))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a DynamoDB failure: its error code and message where there is one."""
+    if isinstance(exc, PynamoDBException) and exc.cause_response_code:
+        return f"DynamoDB {exc.cause_response_code}: {exc.cause_response_message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_condition_failure(exc: PynamoDBException) -> bool:
+    """The write was refused by its condition (nothing was changed)."""
+    return exc.cause_response_code == CONDITION_FAILED
+
+
+class BoundTable(Generic[M]):
+    """A DynamoDB table holding items of one model; subclasses add the table's operations."""
+
+    env_var: str
+    key_names: Tuple[str, ...]
+    missing: str  # what an operation on an unknown key reports
+
+    def __init__(
+        self,
+        item_class: Type[M],
+        table_name: Optional[str] = None,
+        *,
+        host: Optional[str] = None,
+        region: Optional[str] = None,
+    ) -> None:
+        name = table_name if table_name is not None else os.environ.get(self.env_var)
+        if name is None:
+            raise ConfigurationError(f"no table name: pass table_name or set {self.env_var}")
+        if not isinstance(name, str) or not _TABLE_NAME.match(name):
+            raise ConfigurationError(
+                f"invalid table name {name!r}: 3 to 255 characters of letters, digits, '_', '-' and '.'"
+            )
+        self.table_name: str = name
+        self.host = host
+        self.region = region
+        self.model: Type[M] = bound_model(item_class, name, host, region)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.table_name!r})"
+
+    # -- helpers for the table's operations ------------------------------------------------
+
+    def key(self, *values: str) -> Dict[str, str]:
+        """The key attributes by name, for error messages and key-only instances."""
+        return dict(zip(self.key_names, values))
+
+    def error(
+        self,
+        error_cls: Type[PynamoDBTablesError],
+        operation: str,
+        key: Mapping[str, Any],
+        message: str,
+        item: Any = None,
+    ) -> PynamoDBTablesError:
+        """An error of ``error_cls`` naming this table, the operation and the key."""
+        return error_cls(message, operation=operation, table=self.table_name, key=key, item=item)
+
+    def read(
+        self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]
+    ) -> Optional[M]:
+        """The stored item (strongly consistent read), or ``None`` when there is none."""
+        values = [key[name] for name in self.key_names]
+        try:
+            return self.model.get(*values, consistent_read=True)
+        except self.model.DoesNotExist:
+            return None
+        except (PynamoDBException, BotoCoreError) as exc:
+            raise self.error(error, operation, key, describe_failure(exc)) from exc
+
+    def existing(self, key: Mapping[str, str], operation: str, error: Type[PynamoDBTablesError]) -> M:
+        """The stored item, which must exist (else ``error``)."""
+        stored = self.read(key, operation=operation, error=error)
+        if stored is None:
+            raise self.error(error, operation, key, self.missing)
+        return stored
+
+    def write(
+        self,
+        key: Mapping[str, str],
+        actions: Iterable[Action],
+        condition: Condition,
+        *,
+        operation: str,
+        error: Type[PynamoDBTablesError],
+    ) -> M:
+        """One conditional ``UpdateItem``; returns the item as stored afterwards.
+
+        Raises :class:`ConditionNotMet` (chaining DynamoDB's refusal) when the condition
+        failed and nothing changed, and ``error`` for any other failure.
+        """
+        instance = self.model(**key)
+        try:
+            instance.update(actions=list(actions), condition=condition)
+        except PynamoDBException as exc:
+            if is_condition_failure(exc):
+                logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
+                raise ConditionNotMet(operation=operation, table=self.table_name, key=key) from exc
+            raise self.error(error, operation, key, describe_failure(exc)) from exc
+        except BotoCoreError as exc:
+            raise self.error(error, operation, key, describe_failure(exc)) from exc
+        logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
+        return instance
+
+
+class ConditionNotMet(PynamoDBTablesError):
+    """A conditional write was refused and changed nothing; the operation decides what that means.
+
+    Raised only between a table's helpers and its operations, which turn it into the
+    operation's own error (chaining DynamoDB's refusal, ``__cause__``).
+    """
+
+    def __init__(self, **where: Any) -> None:
+        super().__init__("condition not met", **where)
+
+
+def settable(item: Model, exclude: Iterable[str]) -> Dict[str, Any]:
+    """The attributes set on ``item`` (not ``None``), except those in ``exclude``."""
+    skip = set(exclude)
+    return {name: value for name, value in item.attribute_values.items() if value is not None and name not in skip}
+
+
+def set_actions(model: Type[Model], values: Mapping[str, Any]) -> list:
+    """A ``set`` action for each attribute in ``values``."""
+    attributes = model.get_attributes()
+    return [attributes[name].set(value) for name, value in values.items()]
+
+
+def attributes_from(model: Type[Model], source: Any) -> Dict[str, Any]:
+    """The model's attributes read off any object that carries them by name.
+
+    Text attributes given other values are stored as text (enums by value; lists, tuples
+    and dicts as JSON; anything else with ``str``); tuples in list attributes become lists.
+    """
+    values: Dict[str, Any] = {}
+    for name, attr in model.get_attributes().items():
+        value = getattr(source, name, None)
+        if value is None:
+            continue
+        if isinstance(attr, UnicodeAttribute):
+            value = as_text(value)
+        elif isinstance(attr, ListAttribute):
+            value = _as_lists(value)
+        values[name] = value
+    return values
+
+
+def as_text(value: Any) -> str:
+    """``value`` as the text a string attribute stores."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _as_lists(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    return value

@@ -1,0 +1,311 @@
+"""The region request table: one item per region of an image, with its tiles and outcome."""
+
+import functools
+import operator
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Value
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from botocore.exceptions import BotoCoreError
+
+from . import clock, validation
+from .attributes import Box, BoxAttribute, IntPairAttribute, TileListAttribute
+from .base_table import BoundTable, ConditionNotMet, attributes_from, describe_failure, set_actions, settable
+from .errors import (
+    CompleteRegionException,
+    GetRegionRequestItemException,
+    InvalidRegionRequestException,
+    InvalidTileError,
+    RegionAlreadyCompleteError,
+    StartRegionException,
+    UpdateRegionException,
+)
+from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus, TileState
+
+REGION_REQUEST_TABLE_ENV = "REGION_REQUEST_TABLE"
+
+#: Most tiles appended by one write. The condition spends two operators per tile (a
+#: ``contains`` and an ``OR``) and DynamoDB allows 300 operators in an expression.
+MAX_TILES_PER_WRITE = 145
+#: Conditional writes tried before giving up on an item that keeps changing underneath.
+MAX_ATTEMPTS = 5
+
+
+class RegionRequestItem(Model):
+    """A region of an image job. Times are epoch ms, ``expire_time`` epoch s, durations s."""
+
+    image_id = UnicodeAttribute(hash_key=True)
+    region_id = UnicodeAttribute(range_key=True)
+    job_id = UnicodeAttribute(null=True)
+    start_time = NumberAttribute(null=True)
+    last_updated_time = NumberAttribute(null=True)
+    end_time = NumberAttribute(null=True)
+    expire_time = TTLAttribute(null=True)
+    image_read_role = UnicodeAttribute(null=True)
+    processing_duration = NumberAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    region_status = UnicodeAttribute(null=True)
+    total_tiles = NumberAttribute(null=True)
+    failed_tiles = TileListAttribute(null=True)
+    failed_tile_count = NumberAttribute(null=True)
+    succeeded_tiles = TileListAttribute(null=True)
+    succeeded_tile_count = NumberAttribute(null=True)
+    region_bounds = BoxAttribute(null=True)
+    region_retry_count = NumberAttribute(null=True)
+    tile_compression = UnicodeAttribute(null=True)
+    tile_format = UnicodeAttribute(null=True)
+    tile_overlap = IntPairAttribute(null=True)
+    tile_size = IntPairAttribute(null=True)
+
+    @classmethod
+    def from_region_request(cls, region_request: Any) -> "RegionRequestItem":
+        """A region item from any object carrying the seed's attributes (tuples become lists)."""
+        return cls(**attributes_from(cls, region_request))
+
+
+#: Attributes only the table's own state changes write; items never overwrite them.
+TILE_ATTRIBUTES = ("succeeded_tiles", "succeeded_tile_count", "failed_tiles", "failed_tile_count")
+LIFECYCLE_ATTRIBUTES = ("region_status", "region_retry_count", "start_time", "end_time", "expire_time",
+                        "processing_duration", "last_updated_time")
+
+
+def check_region_item(item: Any) -> Tuple[str, str]:
+    """Validate a region item; returns its ``(image_id, region_id)``."""
+    error = InvalidRegionRequestException
+    validation.item_types(item, RegionRequestItem, error)
+    image_id = validation.require_key(item.image_id, "image_id", error)
+    region_id = validation.require_key(item.region_id, "region_id", error)
+    if item.region_bounds is not None:
+        validation.box(item.region_bounds, "region_bounds", error)
+    if item.tile_size is not None:
+        validation.pair(item.tile_size, "tile_size", minimum=1, error=error)
+    if item.region_status is not None:
+        validation.status(item.region_status, error)
+    for name in ("total_tiles", "region_retry_count", "succeeded_tile_count", "failed_tile_count"):
+        value = getattr(item, name)
+        if value is not None and value < 0:
+            raise error(f"{name} must be >= 0, got {value!r}")
+    return image_id, region_id
+
+
+def is_non_terminal() -> Condition:
+    """The stored region has a status and it is not an outcome."""
+    return RegionRequestItem.region_status.is_in(*(s.value for s in NON_TERMINAL_STATUSES))
+
+
+def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[List[Action], Condition]:
+    """The actions and condition that move ``stored`` to the outcome ``region_status``.
+
+    The condition holds only while the region is still running the attempt that was read
+    (same ``start_time`` and ``end_time``), so the write cannot land twice or on a later attempt.
+    """
+    now = clock.now_ms()
+    actions = [
+        RegionRequestItem.region_status.set(region_status.value),
+        RegionRequestItem.end_time.set(now),
+        RegionRequestItem.last_updated_time.set(now),
+    ]
+    condition = is_non_terminal()
+    if stored.start_time is not None:
+        actions.append(RegionRequestItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
+        condition &= RegionRequestItem.start_time == stored.start_time
+    else:
+        condition &= RegionRequestItem.start_time.does_not_exist()
+    if stored.end_time is not None:
+        condition &= RegionRequestItem.end_time == stored.end_time
+    else:
+        condition &= RegionRequestItem.end_time.does_not_exist()
+    return actions, condition
+
+
+def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
+    """The list and count attributes that record tiles of ``state``."""
+    if state is TileState.SUCCEEDED:
+        return RegionRequestItem.succeeded_tiles, RegionRequestItem.succeeded_tile_count
+    return RegionRequestItem.failed_tiles, RegionRequestItem.failed_tile_count
+
+
+def unique_tiles(tiles: Iterable[Any]) -> List[Box]:
+    """Validated tiles in order, each once."""
+    seen = set()
+    result = []
+    for each in tiles:
+        box = validation.tile(each)
+        marker = (tuple(box[0]), tuple(box[1]))
+        if marker not in seen:
+            seen.add(marker)
+            result.append(box)
+    return result
+
+
+class RegionRequestTable(BoundTable[RegionRequestItem]):
+    """The region request table, named by ``table_name`` or ``REGION_REQUEST_TABLE``."""
+
+    env_var = REGION_REQUEST_TABLE_ENV
+    key_names = ("image_id", "region_id")
+    missing = "unknown region: no region item"
+
+    def __init__(self, table_name: Optional[str] = None, *, host: Optional[str] = None, region: Optional[str] = None):
+        super().__init__(RegionRequestItem, table_name, host=host, region=region)
+
+    def start_region_request(self, region_request_item: RegionRequestItem) -> RegionRequestItem:
+        """Start a region, or restart one that has not succeeded, in one write.
+
+        A new region starts with status ``STARTED``, retry count 0 and no tiles. A region
+        seen before (a retry or redrive) gets its retry count up by one and status
+        ``STARTED``; its succeeded tiles and count are kept, its failed tiles cleared. A
+        ``SUCCESS`` region is left as it is: :class:`RegionAlreadyCompleteError` with ``.item``.
+        """
+        operation = "start_region_request"
+        key = self.key(*check_region_item(region_request_item))
+        now = clock.now_ms()
+        item = RegionRequestItem
+        values = settable(region_request_item, exclude=(*self.key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
+        values.update(start_time=now, last_updated_time=now, expire_time=clock.expire_time(now),
+                      region_status=RequestStatus.STARTED.value, processing_duration=0,
+                      failed_tiles=[], failed_tile_count=0)
+        actions = set_actions(item, values) + [
+            item.region_retry_count.set((item.region_retry_count | -1) + 1),
+            item.succeeded_tiles.set(item.succeeded_tiles | []),
+            item.succeeded_tile_count.set(item.succeeded_tile_count | 0),
+        ]
+        may_start = (item.region_id.does_not_exist() | item.region_status.does_not_exist()
+                     | (item.region_status != RequestStatus.SUCCESS.value))
+        try:
+            return self.write(key, actions, may_start, operation=operation, error=StartRegionException)
+        except ConditionNotMet as refused:
+            stored = self.read(key, operation=operation, error=StartRegionException)
+            raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
+                             item=stored) from refused.__cause__
+
+    def complete_region_request(
+        self, region_request_item: RegionRequestItem, region_status: RequestStatus
+    ) -> RegionRequestItem:
+        """Record the region's outcome: status, ``end_time``, ``last_updated_time``, duration.
+
+        Only a running region can complete; a second completion changes nothing and raises
+        :class:`RegionAlreadyCompleteError`. Tile lists and counts are never written.
+        """
+        operation = "complete_region_request"
+        key = self.key(*check_region_item(region_request_item))
+        outcome = terminal_status(region_status)
+        for _ in range(MAX_ATTEMPTS):
+            stored = self.running_region(key, operation)
+            actions, condition = completion(stored, outcome)
+            try:
+                return self.write(key, actions, condition, operation=operation, error=CompleteRegionException)
+            except ConditionNotMet:
+                continue  # changed since read: read again; a finished region ends the loop
+        raise self.error(CompleteRegionException, operation, key, "region kept changing while completing")
+
+    def running_region(self, key: dict, operation: str) -> RegionRequestItem:
+        """The stored region, which must exist and not have an outcome yet."""
+        stored = self.existing(key, operation, CompleteRegionException)
+        if stored.region_status in {s.value for s in TERMINAL_STATUSES}:
+            raise self.error(RegionAlreadyCompleteError, operation, key,
+                             f"region already complete ({stored.region_status})", item=stored)
+        if stored.region_status is None:
+            raise self.error(CompleteRegionException, operation, key, "region was never started")
+        return stored
+
+    def update_region_request(self, region_request_item: RegionRequestItem) -> RegionRequestItem:
+        """Write the item's set attributes and ``last_updated_time``.
+
+        Tile lists and counts, ``region_retry_count`` and ``end_time`` are never written
+        from the item. ``region_status`` may only be set to a running status, and only
+        while the stored region is running: a stale copy cannot reopen a finished region.
+        """
+        operation = "update_region_request"
+        key = self.key(*check_region_item(region_request_item))
+        values = settable(region_request_item, exclude=(*self.key_names, *TILE_ATTRIBUTES,
+                                                        "region_retry_count", "end_time"))
+        values["last_updated_time"] = clock.now_ms()
+        condition = RegionRequestItem.region_id.exists()
+        if "region_status" in values:
+            status = validation.status(values["region_status"], InvalidRegionRequestException)
+            if status.is_terminal:
+                raise self.error(InvalidRegionRequestException, operation, key,
+                                 f"region_status {status.value} is an outcome: use complete_region_request")
+            values["region_status"] = status.value
+            condition &= is_non_terminal()
+        try:
+            return self.write(key, set_actions(RegionRequestItem, values), condition, operation=operation,
+                              error=UpdateRegionException)
+        except ConditionNotMet as refused:
+            stored = self.existing(key, operation, UpdateRegionException)
+            raise self.error(UpdateRegionException, operation, key,
+                             f"region already complete ({stored.region_status}); status not changed",
+                             item=stored) from refused.__cause__
+
+    def get_region_request(self, region_id: str, image_id: str) -> Optional[RegionRequestItem]:
+        """The stored region (strongly consistent), or ``None``."""
+        key = self.key(validation.require_key(image_id, "image_id"), validation.require_key(region_id, "region_id"))
+        return self.read(key, operation="get_region_request", error=GetRegionRequestItemException)
+
+    def add_tile(self, image_id: str, region_id: str, tile: Sequence[Sequence[int]], state: TileState) -> RegionRequestItem:
+        """Record one tile's outcome in one write; a tile already recorded changes nothing."""
+        return self._add(image_id, region_id, [tile], state, operation="add_tile")
+
+    def add_tiles(
+        self, image_id: str, region_id: str, tiles: Iterable[Sequence[Sequence[int]]], state: TileState
+    ) -> RegionRequestItem:
+        """Record many tiles' outcomes in as few writes as possible; recorded tiles are skipped."""
+        if isinstance(tiles, (str, bytes)) or not isinstance(tiles, Iterable):
+            raise InvalidTileError(f"tiles must be a list of tiles, got {tiles!r}", operation="add_tiles")
+        return self._add(image_id, region_id, list(tiles), state, operation="add_tiles")
+
+    def _add(self, image_id: str, region_id: str, tiles: List[Any], state: Any, *, operation: str) -> RegionRequestItem:
+        key = self.key(validation.require_key(image_id, "image_id"), validation.require_key(region_id, "region_id"))
+        tile_state = validation.tile_state(state)
+        pending = unique_tiles(tiles)
+        stored: Optional[RegionRequestItem] = None
+        for start in range(0, len(pending), MAX_TILES_PER_WRITE):
+            chunk = pending[start:start + MAX_TILES_PER_WRITE]
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    stored = self._append(key, chunk, tile_state, operation)
+                    break
+                except ConditionNotMet:
+                    # Some tile was recorded meanwhile, or the region is unknown: drop what is there.
+                    stored = self.existing(key, operation, UpdateRegionException)
+                    recorded = getattr(stored, tile_lists(tile_state)[0].attr_name) or []
+                    chunk = [t for t in chunk if t not in recorded]
+                    if not chunk:
+                        break
+            else:
+                raise self.error(UpdateRegionException, operation, key, "tiles kept changing while recording")
+        return stored if stored is not None else self.existing(key, operation, UpdateRegionException)
+
+    def _append(self, key: dict, tiles: List[Box], state: TileState, operation: str) -> RegionRequestItem:
+        """Append ``tiles`` (none of them recorded yet) and count them, in one conditional write."""
+        tile_list, tile_count = tile_lists(state)
+        recorded = functools.reduce(
+            operator.or_, (tile_list.contains(Value(each, attribute=BoxAttribute())) for each in tiles))
+        condition = RegionRequestItem.region_id.exists() & ~recorded
+        actions = [
+            tile_list.set((tile_list | []).append(tiles)),
+            tile_count.add(len(tiles)),
+            RegionRequestItem.last_updated_time.set(clock.now_ms()),
+        ]
+        return self.write(key, actions, condition, operation=operation, error=UpdateRegionException)
+
+    def list_regions(self, image_id: str) -> List[RegionRequestItem]:
+        """Every region of the image, all pages, strongly consistent."""
+        key = self.key(validation.require_key(image_id, "image_id"))
+        try:
+            return list(self.model.query(image_id, consistent_read=True))
+        except (PynamoDBException, BotoCoreError) as exc:
+            raise self.error(GetRegionRequestItemException, "list_regions", key, describe_failure(exc)) from exc
+
+
+def terminal_status(region_status: Any) -> RequestStatus:
+    """``region_status`` as an outcome (``SUCCESS``, ``PARTIAL`` or ``FAILED``)."""
+    status = validation.status(region_status, InvalidRegionRequestException)
+    if not status.is_terminal:
+        raise InvalidRegionRequestException(
+            f"region_status {status.value} is not an outcome; expected SUCCESS, PARTIAL or FAILED")
+    return status
