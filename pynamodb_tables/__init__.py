@@ -22,6 +22,7 @@ from .errors import (
 from .job_table import JobItem, JobTable
 from .region_request_table import RegionRequestItem, RegionRequestTable
 from .status import RequestStatus, TileState
+from .transaction import complete_region
 
 __version__ = "0.1.0"
 
@@ -49,4 +50,5 @@ __all__ = [
     "TileState",
     "UpdateImageException",
     "UpdateRegionException",
+    "complete_region",
 ]
