@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from enum import Enum
-from typing import Any, Dict, Generic, Iterable, Mapping, Optional, Tuple, Type, TypeVar, cast
+from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
@@ -32,7 +32,7 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bound_model(base: Type[M], table_name: str, host: Optional[str], region: Optional[str]) -> Type[M]:
     """``base`` bound to one table, endpoint and region (one class per combination)."""
     meta = type("Meta", (), {"table_name": table_name, "host": host, "region": region})
@@ -88,6 +88,15 @@ class BoundTable(Generic[M]):
         """The key attributes by name, for error messages and key-only instances."""
         return dict(zip(self.key_names, values))
 
+    def key_values(self, key: Mapping[str, str]) -> Tuple[str, Optional[str]]:
+        """The hash key and range key (``None`` for a hash-only table) of ``key``."""
+        values = [key[name] for name in self.key_names]
+        return values[0], (values[1] if len(values) > 1 else None)
+
+    def instance(self, key: Mapping[str, str]) -> M:
+        """A key-only instance of the bound model: the target of an update."""
+        return self.model(*self.key_values(key))
+
     def error(
         self,
         error_cls: Type[PynamoDBTablesError],
@@ -103,19 +112,25 @@ class BoundTable(Generic[M]):
         self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]
     ) -> Optional[M]:
         """The stored item (strongly consistent read), or ``None`` when there is none."""
-        values = [key[name] for name in self.key_names]
+        hash_key, range_key = self.key_values(key)
         try:
-            return self.model.get(*values, consistent_read=True)
+            return self.model.get(hash_key, range_key, consistent_read=True)
         except self.model.DoesNotExist:
             return None
         except (PynamoDBException, BotoCoreError) as exc:
             raise self.error(error, operation, key, describe_failure(exc)) from exc
 
-    def existing(self, key: Mapping[str, str], operation: str, error: Type[PynamoDBTablesError]) -> M:
-        """The stored item, which must exist (else ``error``)."""
+    def existing(
+        self,
+        key: Mapping[str, str],
+        operation: str,
+        error: Type[PynamoDBTablesError],
+        cause: Optional[BaseException] = None,
+    ) -> M:
+        """The stored item, which must exist (else ``error``, chaining ``cause``)."""
         stored = self.read(key, operation=operation, error=error)
         if stored is None:
-            raise self.error(error, operation, key, self.missing)
+            raise self.error(error, operation, key, self.missing) from cause
         return stored
 
     def write(
@@ -132,7 +147,7 @@ class BoundTable(Generic[M]):
         Raises :class:`ConditionNotMet` (chaining DynamoDB's refusal) when the condition
         failed and nothing changed, and ``error`` for any other failure.
         """
-        instance = self.model(**key)
+        instance = self.instance(key)
         try:
             instance.update(actions=list(actions), condition=condition)
         except PynamoDBException as exc:
@@ -163,7 +178,7 @@ def settable(item: Model, exclude: Iterable[str]) -> Dict[str, Any]:
     return {name: value for name, value in item.attribute_values.items() if value is not None and name not in skip}
 
 
-def set_actions(model: Type[Model], values: Mapping[str, Any]) -> list:
+def set_actions(model: Type[Model], values: Mapping[str, Any]) -> List[Action]:
     """A ``set`` action for each attribute in ``values``."""
     attributes = model.get_attributes()
     return [attributes[name].set(value) for name, value in values.items()]

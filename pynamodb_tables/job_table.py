@@ -148,7 +148,7 @@ class JobTable(BoundTable[JobItem]):
                                   operation=operation, error=EndImageException)
             except ConditionNotMet as refused:
                 cause = refused.__cause__
-            stored = self.existing(key, operation, EndImageException)
+            stored = self.existing(key, operation, EndImageException, cause)
         raise self.error(ImageAlreadyEndedError, operation, key, "image request already ended",
                          item=stored) from cause
 

@@ -2,15 +2,15 @@
 
 import functools
 import operator
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Value
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
-from botocore.exceptions import BotoCoreError
 
 from . import clock, validation
 from .attributes import Box, BoxAttribute, IntPairAttribute, TileListAttribute
@@ -104,7 +104,7 @@ def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple
     (same ``start_time`` and ``end_time``), so the write cannot land twice or on a later attempt.
     """
     now = clock.now_ms()
-    actions = [
+    actions: List[Action] = [
         RegionRequestItem.region_status.set(region_status.value),
         RegionRequestItem.end_time.set(now),
         RegionRequestItem.last_updated_time.set(now),
@@ -168,8 +168,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         values.update(start_time=now, last_updated_time=now, expire_time=clock.expire_time(now),
                       region_status=RequestStatus.STARTED.value, processing_duration=0,
                       failed_tiles=[], failed_tile_count=0)
-        actions = set_actions(item, values) + [
-            item.region_retry_count.set((item.region_retry_count | -1) + 1),
+        actions = [
+            *set_actions(item, values),
+            item.region_retry_count.set((item.region_retry_count | -1) + 1),  # 0 when new, else +1
             item.succeeded_tiles.set(item.succeeded_tiles | []),
             item.succeeded_tile_count.set(item.succeeded_tile_count | 0),
         ]
@@ -202,7 +203,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 continue  # changed since read: read again; a finished region ends the loop
         raise self.error(CompleteRegionException, operation, key, "region kept changing while completing")
 
-    def running_region(self, key: dict, operation: str) -> RegionRequestItem:
+    def running_region(self, key: Dict[str, str], operation: str) -> RegionRequestItem:
         """The stored region, which must exist and not have an outcome yet."""
         stored = self.existing(key, operation, CompleteRegionException)
         if stored.region_status in {s.value for s in TERMINAL_STATUSES}:
@@ -236,7 +237,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             return self.write(key, set_actions(RegionRequestItem, values), condition, operation=operation,
                               error=UpdateRegionException)
         except ConditionNotMet as refused:
-            stored = self.existing(key, operation, UpdateRegionException)
+            stored = self.existing(key, operation, UpdateRegionException, refused.__cause__)
             raise self.error(UpdateRegionException, operation, key,
                              f"region already complete ({stored.region_status}); status not changed",
                              item=stored) from refused.__cause__
@@ -246,7 +247,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         key = self.key(validation.require_key(image_id, "image_id"), validation.require_key(region_id, "region_id"))
         return self.read(key, operation="get_region_request", error=GetRegionRequestItemException)
 
-    def add_tile(self, image_id: str, region_id: str, tile: Sequence[Sequence[int]], state: TileState) -> RegionRequestItem:
+    def add_tile(
+        self, image_id: str, region_id: str, tile: Sequence[Sequence[int]], state: TileState
+    ) -> RegionRequestItem:
         """Record one tile's outcome in one write; a tile already recorded changes nothing."""
         return self._add(image_id, region_id, [tile], state, operation="add_tile")
 
@@ -269,9 +272,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 try:
                     stored = self._append(key, chunk, tile_state, operation)
                     break
-                except ConditionNotMet:
+                except ConditionNotMet as refused:
                     # Some tile was recorded meanwhile, or the region is unknown: drop what is there.
-                    stored = self.existing(key, operation, UpdateRegionException)
+                    stored = self.existing(key, operation, UpdateRegionException, refused.__cause__)
                     recorded = getattr(stored, tile_lists(tile_state)[0].attr_name) or []
                     chunk = [t for t in chunk if t not in recorded]
                     if not chunk:
@@ -280,7 +283,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 raise self.error(UpdateRegionException, operation, key, "tiles kept changing while recording")
         return stored if stored is not None else self.existing(key, operation, UpdateRegionException)
 
-    def _append(self, key: dict, tiles: List[Box], state: TileState, operation: str) -> RegionRequestItem:
+    def _append(self, key: Dict[str, str], tiles: List[Box], state: TileState, operation: str) -> RegionRequestItem:
         """Append ``tiles`` (none of them recorded yet) and count them, in one conditional write."""
         tile_list, tile_count = tile_lists(state)
         recorded = functools.reduce(

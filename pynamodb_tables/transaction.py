@@ -35,7 +35,7 @@ BACKOFF_CAP_S = 1.0
 _RETRYABLE_REASONS = {"TransactionConflict", "ConditionalCheckFailed", "ThrottlingError"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _connection(host: Optional[str], region: Optional[str]) -> Connection:
     return Connection(host=host, region=region)
 
@@ -54,7 +54,7 @@ def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action
     """
     success = 1 if outcome is RequestStatus.SUCCESS else 0
     error = (1 - success) - (1 if counted_before else 0)
-    actions = []
+    actions: List[Action] = []
     if success:
         actions.append(JobItem.region_success.add(success))
     if error:
@@ -103,9 +103,9 @@ def complete_region(
         token = str(uuid.uuid4())
         try:
             with TransactWrite(connection=connection, client_request_token=token) as transaction:
-                transaction.update(region_table.model(**region_key), region_actions, region_condition)
+                transaction.update(region_table.instance(region_key), region_actions, region_condition)
                 if job_actions:
-                    transaction.update(job_table.model(**job_key), job_actions, job_condition)
+                    transaction.update(job_table.instance(job_key), job_actions, job_condition)
                 else:
                     transaction.condition_check(job_table.model, image_id, condition=job_condition)
         except TransactWriteError as exc:

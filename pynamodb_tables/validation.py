@@ -93,12 +93,9 @@ def _check_attribute(attr: Attribute[Any], name: str, value: Any, error: Type[In
         box(value, name, error=error)
     elif isinstance(attr, IntPairAttribute):
         pair(value, name, minimum=0, error=error)
-    elif isinstance(attr, TTLAttribute):
-        if not isinstance(value, datetime):
-            raise error(f"{name} must be a datetime, got {value!r}")
-    elif isinstance(attr, NumberAttribute):
-        if not _is_int(value):
-            raise error(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    elif isinstance(attr, UnicodeAttribute):
-        if not isinstance(value, str):
-            raise error(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    elif isinstance(attr, TTLAttribute) and not isinstance(value, datetime):
+        raise error(f"{name} must be a datetime, got {value!r}")
+    elif isinstance(attr, NumberAttribute) and not _is_int(value):
+        raise error(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    elif isinstance(attr, UnicodeAttribute) and not isinstance(value, str):
+        raise error(f"{name} must be a str, got {type(value).__name__} {value!r}")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import botocore.session
-
 import pytest
 from moto import mock_aws
 

@@ -66,10 +66,10 @@ class DynamoDBLocal:
             try:
                 client.list_tables()
                 return self
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"DynamoDB Local did not answer within {timeout}s; see {self.log_path}")
+                    raise RuntimeError(f"DynamoDB Local did not answer within {timeout}s; see {self.log_path}") from exc
                 time.sleep(0.2)
 
     def kill(self) -> None:
