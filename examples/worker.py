@@ -8,8 +8,15 @@ import logging
 import os
 import random
 
-from pynamodb_tables import JobItem, JobTable, RegionRequestItem, RegionRequestTable, RequestStatus, TileState
-from pynamodb_tables import complete_region
+from pynamodb_tables import (
+    JobItem,
+    JobTable,
+    RegionRequestItem,
+    RegionRequestTable,
+    RequestStatus,
+    TileState,
+    complete_region,
+)
 
 
 def run_image(job_table: JobTable, region_table: RegionRequestTable, image_id: str) -> JobItem:
