@@ -20,7 +20,7 @@ from .errors import (
     UpdateRegionException,
 )
 from .job_table import JobItem, JobTable
-from .region_request_table import RegionRequestItem, RegionRequestTable
+from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process
 from .status import RequestStatus, TileState
 from .transaction import complete_region
 
@@ -51,4 +51,5 @@ __all__ = [
     "UpdateImageException",
     "UpdateRegionException",
     "complete_region",
+    "tiles_to_process",
 ]

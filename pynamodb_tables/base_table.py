@@ -172,6 +172,16 @@ class ConditionNotMet(PynamoDBTablesError):
         super().__init__("condition not met", **where)
 
 
+def landed(stored: Optional[Model], values: Mapping[str, Any]) -> bool:
+    """Whether ``stored`` holds every value of ``values``: this caller's own write landed.
+
+    A write whose response was lost is retried by botocore; the retry's condition then fails
+    on the caller's own change. Seeing the values it wrote (which include a timestamp of its
+    own) tells the caller its write took effect.
+    """
+    return stored is not None and all(getattr(stored, name) == value for name, value in values.items())
+
+
 def settable(item: Model, exclude: Iterable[str]) -> Dict[str, Any]:
     """The attributes set on ``item`` (not ``None``), except those in ``exclude``."""
     skip = set(exclude)

@@ -1,12 +1,12 @@
 """The job table: one item per image, counting the outcomes of its regions."""
 
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from . import clock, validation
-from .base_table import BoundTable, ConditionNotMet, attributes_from, set_actions, settable
+from .base_table import BoundTable, ConditionNotMet, attributes_from, landed, set_actions, settable
 from .errors import (
     CompleteRegionException,
     EndImageException,
@@ -99,6 +99,8 @@ class JobTable(BoundTable[JobItem]):
                               operation=operation, error=StartImageException)
         except ConditionNotMet as refused:
             stored = self.read(key, operation=operation, error=StartImageException)
+            if landed(stored, values):
+                return cast(JobItem, stored)
             raise self.error(ImageRequestExistsError, operation, key, "image request already started",
                              item=stored) from refused.__cause__
 
@@ -149,6 +151,8 @@ class JobTable(BoundTable[JobItem]):
             except ConditionNotMet as refused:
                 cause = refused.__cause__
             stored = self.existing(key, operation, EndImageException, cause)
+            if landed(stored, {"end_time": now}):
+                return stored
         raise self.error(ImageAlreadyEndedError, operation, key, "image request already ended",
                          item=stored) from cause
 

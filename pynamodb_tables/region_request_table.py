@@ -2,7 +2,7 @@
 
 import functools
 import operator
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
@@ -14,7 +14,15 @@ from pynamodb.models import Model
 
 from . import clock, validation
 from .attributes import Box, BoxAttribute, IntPairAttribute, TileListAttribute
-from .base_table import BoundTable, ConditionNotMet, attributes_from, describe_failure, set_actions, settable
+from .base_table import (
+    BoundTable,
+    ConditionNotMet,
+    attributes_from,
+    describe_failure,
+    landed,
+    set_actions,
+    settable,
+)
 from .errors import (
     CompleteRegionException,
     GetRegionRequestItemException,
@@ -97,18 +105,17 @@ def is_non_terminal() -> Condition:
     return RegionRequestItem.region_status.is_in(*(s.value for s in NON_TERMINAL_STATUSES))
 
 
-def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[List[Action], Condition]:
-    """The actions and condition that move ``stored`` to the outcome ``region_status``.
+def completion(
+    stored: RegionRequestItem, region_status: RequestStatus
+) -> Tuple[List[Action], Condition, Dict[str, Any]]:
+    """The actions, condition and written values that move ``stored`` to ``region_status``.
 
     The condition holds only while the region is still running the attempt that was read
     (same ``start_time`` and ``end_time``), so the write cannot land twice or on a later attempt.
     """
     now = clock.now_ms()
-    actions: List[Action] = [
-        RegionRequestItem.region_status.set(region_status.value),
-        RegionRequestItem.end_time.set(now),
-        RegionRequestItem.last_updated_time.set(now),
-    ]
+    written: Dict[str, Any] = {"region_status": region_status.value, "end_time": now, "last_updated_time": now}
+    actions = set_actions(RegionRequestItem, written)
     condition = is_non_terminal()
     if stored.start_time is not None:
         actions.append(RegionRequestItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
@@ -119,7 +126,7 @@ def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple
         condition &= RegionRequestItem.end_time == stored.end_time
     else:
         condition &= RegionRequestItem.end_time.does_not_exist()
-    return actions, condition
+    return actions, condition, written
 
 
 def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
@@ -135,11 +142,26 @@ def unique_tiles(tiles: Iterable[Any]) -> List[Box]:
     result = []
     for each in tiles:
         box = validation.tile(each)
-        marker = (tuple(box[0]), tuple(box[1]))
+        marker = _tile_key(box)
         if marker not in seen:
             seen.add(marker)
             result.append(box)
     return result
+
+
+def tiles_to_process(region_item: Optional[RegionRequestItem], tiles: Iterable[Any]) -> List[Box]:
+    """The tiles of a region that still need processing: those not among its succeeded tiles.
+
+    For a worker resuming a region (after ``start_region_request`` on a retry or redrive):
+    tiles that failed before are processed again, tiles that succeeded are not. ``tiles`` is
+    every tile of the region in processing order; the order is kept and each tile given once.
+    """
+    done = {_tile_key(tile) for tile in (region_item.succeeded_tiles or [])} if region_item else set()
+    return [tile for tile in unique_tiles(tiles) if _tile_key(tile) not in done]
+
+
+def _tile_key(tile: Box) -> Tuple[Tuple[int, ...], ...]:
+    return tuple(tuple(pair) for pair in tile)
 
 
 class RegionRequestTable(BoundTable[RegionRequestItem]):
@@ -176,10 +198,15 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         ]
         may_start = (item.region_id.does_not_exist() | item.region_status.does_not_exist()
                      | (item.region_status != RequestStatus.SUCCESS.value))
+        # A botocore retry of a write that landed must not count a second retry.
+        not_this_start = item.start_time.does_not_exist() | (item.start_time != now)
         try:
-            return self.write(key, actions, may_start, operation=operation, error=StartRegionException)
+            return self.write(key, actions, may_start & not_this_start, operation=operation,
+                              error=StartRegionException)
         except ConditionNotMet as refused:
             stored = self.read(key, operation=operation, error=StartRegionException)
+            if landed(stored, {"start_time": now, "region_status": RequestStatus.STARTED.value}):
+                return cast(RegionRequestItem, stored)
             raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
                              item=stored) from refused.__cause__
 
@@ -196,11 +223,14 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         outcome = terminal_status(region_status)
         for _ in range(MAX_ATTEMPTS):
             stored = self.running_region(key, operation)
-            actions, condition = completion(stored, outcome)
+            actions, condition, written = completion(stored, outcome)
             try:
                 return self.write(key, actions, condition, operation=operation, error=CompleteRegionException)
             except ConditionNotMet:
-                continue  # changed since read: read again; a finished region ends the loop
+                stored = self.existing(key, operation, CompleteRegionException)
+                if landed(stored, written):
+                    return stored
+                # changed since read: read again; a finished region ends the loop
         raise self.error(CompleteRegionException, operation, key, "region kept changing while completing")
 
     def running_region(self, key: Dict[str, str], operation: str) -> RegionRequestItem:

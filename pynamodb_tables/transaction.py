@@ -92,7 +92,7 @@ def complete_region(
         if stored.region_status is None:
             raise region_table.error(CompleteRegionException, OPERATION, region_key, "region was never started")
 
-        region_actions, region_condition = completion(stored, outcome)
+        region_actions, region_condition, _ = completion(stored, outcome)
         counted_before = stored.end_time is not None
         job_actions = counter_actions(outcome, counted_before)
         job_condition = JobItem.image_id.exists()

@@ -18,6 +18,7 @@ from pynamodb_tables import (
     StartRegionException,
     TileState,
     UpdateRegionException,
+    tiles_to_process,
 )
 from tests.conftest import T0, T0_MS
 
@@ -326,3 +327,21 @@ class TestBadRegionItems:
     def test_not_a_region_item(self, region_table):
         with pytest.raises(InvalidRegionRequestException, match="RegionRequestItem"):
             region_table.start_region_request({"region_id": "r", "image_id": "i"})  # type: ignore[arg-type]
+
+
+class TestTilesToProcess:
+    def test_resumed_region_redoes_only_what_did_not_succeed(self, region_table):
+        region_table.start_region_request(region())
+        region_table.add_tile("img-1", "r-1", TILE_A, TileState.SUCCEEDED)
+        region_table.add_tile("img-1", "r-1", TILE_B, TileState.FAILED)
+        resumed = region_table.start_region_request(region())
+        assert tiles_to_process(resumed, [TILE_A, TILE_B, TILE_C, TILE_B]) == [TILE_B, TILE_C]
+
+    def test_new_or_missing_region_processes_everything(self, region_table):
+        fresh = region_table.start_region_request(region())
+        assert tiles_to_process(fresh, [TILE_C, TILE_A]) == [TILE_C, TILE_A]
+        assert tiles_to_process(None, [(tuple(TILE_A[0]), tuple(TILE_A[1]))]) == [TILE_A]
+
+    def test_malformed_tiles_rejected(self):
+        with pytest.raises(InvalidTileError):
+            tiles_to_process(None, [[[0, 0], [0, 0]]])

@@ -1,0 +1,97 @@
+"""Fault injection through botocore's event hooks: throttling, 5xx, and lost responses.
+
+``FaultInjector`` registers on the ``before-send`` event of the clients the package uses.
+Every ``every``-th request of each operation is answered with a fault instead of DynamoDB's
+answer; botocore then retries it, as it would against DynamoDB.
+
+- ``throttle``: the request is not sent; the answer is a 400 ``ThrottlingException``.
+- ``server-error``: the request is not sent; the answer is a 500 ``InternalServerError``.
+- ``lost-response``: the request *is* sent and applied, then the answer is replaced by a 500:
+  the case where a write lands but its caller never hears so, and retries.
+"""
+
+import contextlib
+import json
+import threading
+import urllib.request
+from collections import Counter
+from typing import Any, Iterable, List, Optional
+
+from botocore.awsrequest import AWSResponse
+
+from pynamodb_tables import JobTable, RegionRequestTable, transaction
+
+FAULTS = {
+    "throttle": (400, "com.amazonaws.dynamodb.v20120810#ThrottlingException"),
+    "server-error": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+    "lost-response": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+}
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterable[bytes]:
+        yield self.data
+
+
+def clients_of(job_table: JobTable, region_table: RegionRequestTable) -> List[Any]:
+    """The botocore clients behind the two tables and behind ``complete_region``'s transactions."""
+    return [
+        job_table.model._get_connection().connection.client,
+        region_table.model._get_connection().connection.client,
+        transaction._connection(region_table.host, region_table.region).client,
+    ]
+
+
+class FaultInjector:
+    """Faults every ``every``-th request of each operation (of ``operations``, if given), at most ``limit``."""
+
+    def __init__(self, kind: str, every: int, operations: Optional[Iterable[str]] = None,
+                 limit: Optional[int] = None) -> None:
+        self.kind = kind
+        self.every = every
+        self.operations = set(operations) if operations is not None else None
+        self.limit = limit
+        self.seen: Counter = Counter()  # operation -> requests seen
+        self.injected: Counter = Counter()  # operation -> faults injected
+        self.sent: List[dict] = []  # bodies of TransactWriteItems requests, in order
+        self._lock = threading.Lock()
+        self._clients: List[Any] = []
+
+    def install(self, clients: Iterable[Any]) -> "FaultInjector":
+        for client in clients:
+            client.meta.events.register_first("before-send.dynamodb", self._before_send)
+            self._clients.append(client)
+        return self
+
+    def remove(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-send.dynamodb", self._before_send)
+
+    def _before_send(self, request: Any, **_: Any) -> Optional[AWSResponse]:
+        operation = request.headers.get("X-Amz-Target", b"")
+        operation = (operation.decode() if isinstance(operation, bytes) else operation).split(".")[-1]
+        if operation == "TransactWriteItems":
+            with self._lock:
+                self.sent.append(json.loads(request.body))
+        with self._lock:
+            self.seen[operation] += 1
+            inject = (self.seen[operation] % self.every == 0
+                      and (self.operations is None or operation in self.operations)
+                      and (self.limit is None or sum(self.injected.values()) < self.limit))
+            if inject:
+                self.injected[operation] += 1
+        if not inject:
+            return None
+        if self.kind == "lost-response":
+            forward = urllib.request.Request(request.url, data=request.body, method=request.method,
+                                             headers={k: (v.decode() if isinstance(v, bytes) else v)
+                                                      for k, v in request.headers.items()})
+            with contextlib.suppress(Exception):  # applied or refused, the caller hears the same lost answer
+                urllib.request.urlopen(forward, timeout=30).read()
+        status, error_type = FAULTS[self.kind]
+        body = json.dumps({"__type": error_type, "message": f"injected {self.kind}"}).encode()
+        return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0",
+                                                 "x-amzn-RequestId": "injected"}, _Body(body))
