@@ -14,6 +14,7 @@ from .errors import (
     IsImageCompleteException,
     PynamoDBTablesError,
     RegionAlreadyCompleteError,
+    RegionFullError,
     StartImageException,
     StartRegionException,
     UpdateImageException,
@@ -22,6 +23,7 @@ from .errors import (
 from .job_table import JobItem, JobTable
 from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process
 from .status import RequestStatus, TileState
+from .tile_recorder import TileRecorder
 from .transaction import complete_region
 
 __version__ = "0.1.0"
@@ -42,11 +44,13 @@ __all__ = [
     "JobTable",
     "PynamoDBTablesError",
     "RegionAlreadyCompleteError",
+    "RegionFullError",
     "RegionRequestItem",
     "RegionRequestTable",
     "RequestStatus",
     "StartImageException",
     "StartRegionException",
+    "TileRecorder",
     "TileState",
     "UpdateImageException",
     "UpdateRegionException",

@@ -94,6 +94,13 @@ class UpdateRegionException(PynamoDBTablesError):
     """Updating a region (attributes or tiles) failed, or the region is unknown."""
 
 
+class RegionFullError(UpdateRegionException):
+    """The region item cannot hold more tiles (DynamoDB's 400 KB item limit); nothing was written.
+
+    ``.item`` is the stored region when it was read. The caller still holds the tiles.
+    """
+
+
 class InvalidTileError(UpdateRegionException, InvalidRequestError):
     """A tile is not ``[[x, y], [w, h]]`` with ints, ``x, y >= 0`` and ``w, h > 0``."""
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import PynamoDBException
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Value
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -29,15 +29,18 @@ from .errors import (
     InvalidRegionRequestException,
     InvalidTileError,
     RegionAlreadyCompleteError,
+    RegionFullError,
     StartRegionException,
     UpdateRegionException,
 )
+from .sizing import ITEM_LIMIT, REGION_BUDGET, appended_size, item_size
 from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus, TileState
 
 REGION_REQUEST_TABLE_ENV = "REGION_REQUEST_TABLE"
 
-#: Most tiles appended by one write. The condition spends two operators per tile (a
-#: ``contains`` and an ``OR``) and DynamoDB allows 300 operators in an expression.
+#: Most tiles appended by a write that checks each tile in its condition (a ``contains``
+#: and an ``OR`` each; DynamoDB allows 300 operators in an expression). Larger batches are
+#: appended after a read, in one write conditioned on the list's length.
 MAX_TILES_PER_WRITE = 145
 #: Conditional writes tried before giving up on an item that keeps changing underneath.
 MAX_ATTEMPTS = 5
@@ -286,7 +289,11 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def add_tiles(
         self, image_id: str, region_id: str, tiles: Iterable[Sequence[Sequence[int]]], state: TileState
     ) -> RegionRequestItem:
-        """Record many tiles' outcomes in as few writes as possible; recorded tiles are skipped."""
+        """Record many tiles' outcomes in as few writes as possible; recorded tiles are skipped.
+
+        Up to 145 new tiles take one write and no read; more take one read and one write.
+        :class:`RegionFullError` (nothing written) when the item would outgrow DynamoDB's limit.
+        """
         if isinstance(tiles, (str, bytes)) or not isinstance(tiles, Iterable):
             raise InvalidTileError(f"tiles must be a list of tiles, got {tiles!r}", operation="add_tiles")
         return self._add(image_id, region_id, list(tiles), state, operation="add_tiles")
@@ -296,35 +303,78 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         tile_state = validation.tile_state(state)
         pending = unique_tiles(tiles)
         stored: Optional[RegionRequestItem] = None
-        for start in range(0, len(pending), MAX_TILES_PER_WRITE):
-            chunk = pending[start:start + MAX_TILES_PER_WRITE]
-            for _ in range(MAX_ATTEMPTS):
-                try:
-                    stored = self._append(key, chunk, tile_state, operation)
-                    break
-                except ConditionNotMet as refused:
-                    # Some tile was recorded meanwhile, or the region is unknown: drop what is there.
-                    stored = self.existing(key, operation, UpdateRegionException, refused.__cause__)
-                    recorded = getattr(stored, tile_lists(tile_state)[0].attr_name) or []
-                    chunk = [t for t in chunk if t not in recorded]
-                    if not chunk:
-                        break
-            else:
-                raise self.error(UpdateRegionException, operation, key, "tiles kept changing while recording")
-        return stored if stored is not None else self.existing(key, operation, UpdateRegionException)
+        if 0 < len(pending) <= MAX_TILES_PER_WRITE:
+            # Few tiles: one write whose condition checks each tile is not recorded yet; no read.
+            try:
+                return self._append_unrecorded(key, pending, tile_state, operation)
+            except ConditionNotMet as refused:
+                stored = self.existing(key, operation, UpdateRegionException, refused.__cause__)
+        for _ in range(MAX_ATTEMPTS):
+            # Many tiles, or some already recorded: read what is there, append the rest in one
+            # write on condition that the list has not changed since.
+            if stored is None:
+                stored = self.existing(key, operation, UpdateRegionException)
+            recorded = getattr(stored, tile_lists(tile_state)[0].attr_name) or []
+            seen = {_tile_key(tile) for tile in recorded}
+            new = [tile for tile in pending if _tile_key(tile) not in seen]
+            if not new:
+                return stored
+            self._check_room(key, stored, new, operation)
+            try:
+                return self._append_after(key, new, tile_state, len(recorded), operation)
+            except ConditionNotMet:
+                stored = None
+        raise self.error(UpdateRegionException, operation, key, "tiles kept changing while recording")
 
-    def _append(self, key: Dict[str, str], tiles: List[Box], state: TileState, operation: str) -> RegionRequestItem:
-        """Append ``tiles`` (none of them recorded yet) and count them, in one conditional write."""
+    def _check_room(self, key: Dict[str, str], stored: RegionRequestItem, tiles: List[Box], operation: str) -> None:
+        """Raise :class:`RegionFullError` if appending ``tiles`` would overfill the item."""
+        size = item_size(stored.serialize()) + appended_size(TileListAttribute().serialize(tiles))
+        if size > REGION_BUDGET:
+            raise self.error(RegionFullError, operation, key,
+                             f"region item would grow to {size} bytes with {len(tiles)} more tiles; "
+                             f"its tile lists are full (DynamoDB items are limited to {ITEM_LIMIT} bytes)",
+                             item=stored)
+
+    def _tile_actions(self, tiles: List[Box], state: TileState) -> List[Action]:
         tile_list, tile_count = tile_lists(state)
-        recorded = functools.reduce(
-            operator.or_, (tile_list.contains(Value(each, attribute=BoxAttribute())) for each in tiles))
-        condition = RegionRequestItem.region_id.exists() & ~recorded
-        actions = [
+        return [
             tile_list.set((tile_list | []).append(tiles)),
             tile_count.add(len(tiles)),
             RegionRequestItem.last_updated_time.set(clock.now_ms()),
         ]
-        return self.write(key, actions, condition, operation=operation, error=UpdateRegionException)
+
+    def _append_unrecorded(
+        self, key: Dict[str, str], tiles: List[Box], state: TileState, operation: str
+    ) -> RegionRequestItem:
+        """Append ``tiles`` and count them, on condition that none is recorded yet."""
+        tile_list = tile_lists(state)[0]
+        recorded = functools.reduce(
+            operator.or_, (tile_list.contains(Value(each, attribute=BoxAttribute())) for each in tiles))
+        condition = RegionRequestItem.region_id.exists() & ~recorded
+        return self._write_tiles(key, self._tile_actions(tiles, state), condition, operation)
+
+    def _append_after(
+        self, key: Dict[str, str], tiles: List[Box], state: TileState, length: int, operation: str
+    ) -> RegionRequestItem:
+        """Append ``tiles`` and count them, on condition that the list still has ``length`` tiles."""
+        tile_list = tile_lists(state)[0]
+        length_now = size(tile_list)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
+        unchanged = (length_now == length) if length else (tile_list.does_not_exist() | (length_now == 0))
+        condition = RegionRequestItem.region_id.exists() & unchanged
+        return self._write_tiles(key, self._tile_actions(tiles, state), condition, operation)
+
+    def _write_tiles(
+        self, key: Dict[str, str], actions: List[Action], condition: Condition, operation: str
+    ) -> RegionRequestItem:
+        try:
+            return self.write(key, actions, condition, operation=operation, error=UpdateRegionException)
+        except UpdateRegionException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, PynamoDBException) and cause.cause_response_code == "ValidationException" \
+                    and "size" in (cause.cause_response_message or ""):
+                raise self.error(RegionFullError, operation, key,
+                                 f"its tile lists are full: {describe_failure(cause)}") from cause
+            raise
 
     def list_regions(self, image_id: str) -> List[RegionRequestItem]:
         """Every region of the image, all pages, strongly consistent."""

@@ -23,7 +23,7 @@ from .region_request_table import (
     completion,
     terminal_status,
 )
-from .status import TERMINAL_STATUSES, RequestStatus
+from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -62,6 +62,11 @@ def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action
     return actions
 
 
+def _running_copy(item: RegionRequestItem) -> bool:
+    """Whether ``item`` carries a stored region's running state (status and start time)."""
+    return item.start_time is not None and item.region_status in {s.value for s in NON_TERMINAL_STATUSES}
+
+
 def complete_region(
     job_table: JobTable,
     region_table: RegionRequestTable,
@@ -84,8 +89,12 @@ def complete_region(
     job_key = job_table.key(image_id)
     connection = _connection(region_table.host, region_table.region)
 
+    # A region item as the table returned it (from start_region_request or a TileRecorder)
+    # saves a read: the transaction's conditions hold only if it is still what is stored.
+    stored: Optional[RegionRequestItem] = region_item if _running_copy(region_item) else None
     for attempt in range(MAX_ATTEMPTS):
-        stored = region_table.existing(region_key, OPERATION, CompleteRegionException)
+        if stored is None:
+            stored = region_table.existing(region_key, OPERATION, CompleteRegionException)
         if stored.region_status in {s.value for s in TERMINAL_STATUSES}:
             logger.debug("%s %s: already %s, nothing to count", OPERATION, region_key, stored.region_status)
             return job_table.existing(job_key, OPERATION, CompleteRegionException)
@@ -118,7 +127,9 @@ def complete_region(
                 raise job_table.error(CompleteRegionException, OPERATION, job_key, job_table.missing) from exc
             logger.debug("%s %s: transaction cancelled (%s), attempt %d", OPERATION, region_key,
                          ", ".join(sorted(reasons)), attempt + 1)
-            _backoff(attempt)
+            if "TransactionConflict" in reasons or "ThrottlingError" in reasons:
+                _backoff(attempt)
+            stored = None
             continue
         except (PynamoDBException, BotoCoreError) as exc:
             raise job_table.error(CompleteRegionException, OPERATION, region_key, describe_failure(exc)) from exc

@@ -95,3 +95,23 @@ class FaultInjector:
         body = json.dumps({"__type": error_type, "message": f"injected {self.kind}"}).encode()
         return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0",
                                                  "x-amzn-RequestId": "injected"}, _Body(body))
+
+
+class CallCounter:
+    """Counts the DynamoDB API calls the package's clients make (botocore ``before-call``)."""
+
+    def __init__(self, clients: Iterable[Any]) -> None:
+        self.calls: Counter = Counter()
+        self._clients = list(clients)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    def __enter__(self) -> "CallCounter":
+        for client in self._clients:
+            client.meta.events.register("before-call.dynamodb", self._count)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for client in self._clients:
+            client.meta.events.unregister("before-call.dynamodb", self._count)

@@ -1,0 +1,59 @@
+"""DynamoDB's item size rules, so a region's tiles stop short of the 400 KB item limit.
+
+DynamoDB counts an item as the UTF-8 length of each attribute name plus its value: strings
+by UTF-8 length, numbers at one byte per base-100 digit plus one, lists and maps at three
+bytes plus one byte per element on top of the elements themselves (checked against
+DynamoDB Local in the tests).
+"""
+
+from typing import Any, Dict, Iterable, Mapping
+
+ITEM_LIMIT = 400 * 1024
+#: What a region's tile writes may fill: the limit less room for later attribute updates.
+REGION_BUDGET = ITEM_LIMIT - 10 * 1024
+
+
+def value_size(value: Mapping[str, Any]) -> int:
+    """Bytes DynamoDB counts for one attribute value in its wire form (``{"N": "5"}``)."""
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "N":
+        return _number_size(str(data))
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(value_size(element) + 1 for element in data)
+    if kind == "M":
+        return 3 + sum(len(name.encode()) + value_size(element) + 1 for name, element in data.items())
+    return sum(len(str(element).encode()) for element in data)  # SS, NS, BS
+
+
+def _number_size(text: str) -> int:
+    """A number is stored as base-100 digits aligned on the decimal point, plus one byte
+    (and one more for a negative number's terminator); zero takes one byte."""
+    negative = text.startswith("-")
+    whole, _, fraction = text.lstrip("+-").lower().partition("e")[0].partition(".")
+    whole = whole.lstrip("0")
+    fraction = fraction.rstrip("0")
+    digits = ("0" * (len(whole) % 2) + whole) + (fraction + "0" * (len(fraction) % 2))
+    pairs = [digits[i:i + 2] for i in range(0, len(digits), 2)]
+    while pairs and pairs[-1] == "00":
+        pairs.pop()
+    while pairs and pairs[0] == "00":
+        pairs.pop(0)
+    if not pairs:
+        return 1
+    return len(pairs) + 1 + int(negative)
+
+
+def item_size(serialized: Mapping[str, Mapping[str, Any]]) -> int:
+    """Bytes DynamoDB counts for an item given as ``Model.serialize()`` returns it."""
+    return sum(len(name.encode()) + value_size(value) for name, value in serialized.items())
+
+
+def appended_size(elements: Iterable[Dict[str, Any]]) -> int:
+    """Bytes that appending these wire-form elements adds to a list."""
+    return sum(value_size(element) + 1 for element in elements)

@@ -1,0 +1,190 @@
+"""Batched tile recording: add_tiles' writes, the item size limit, and the TileRecorder."""
+
+from datetime import timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from pynamodb_tables import (
+    InvalidRequestError,
+    InvalidTileError,
+    JobItem,
+    RegionFullError,
+    RegionRequestItem,
+    RegionRequestTable,
+    RequestStatus,
+    TileRecorder,
+    TileState,
+    UpdateRegionException,
+    complete_region,
+)
+from pynamodb_tables.attributes import TileListAttribute
+from pynamodb_tables.sizing import ITEM_LIMIT, item_size, value_size
+from tests.conftest import T0
+from tests.faults import CallCounter, clients_of
+
+
+def grid(count: int, offset: int = 0):
+    return [[[10_000 + 16 * ((n + offset) % 500), 10_000 + 16 * ((n + offset) // 500)], [16, 16]]
+            for n in range(count)]
+
+
+@pytest.fixture
+def region(region_table):
+    return region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))
+
+
+def calls(tables):
+    return CallCounter(clients_of(*tables))
+
+
+class TestAddTilesWrites:
+    def test_up_to_145_new_tiles_take_one_write_and_no_read(self, tables, region_table, region):
+        with calls(tables) as counter:
+            item = region_table.add_tiles("img", "r", grid(145), TileState.SUCCEEDED)
+        assert dict(counter.calls) == {"UpdateItem": 1}
+        assert item.succeeded_tile_count == 145
+
+    def test_more_tiles_take_one_read_and_one_write(self, tables, region_table, region):
+        with calls(tables) as counter:
+            item = region_table.add_tiles("img", "r", grid(1936), TileState.SUCCEEDED)
+        assert dict(counter.calls) == {"GetItem": 1, "UpdateItem": 1}
+        assert item.succeeded_tile_count == 1936 and item.succeeded_tiles == grid(1936)
+
+    def test_list_changed_between_read_and_write_is_retried(self, region_table, region, monkeypatch):
+        other = RegionRequestTable(region_table.table_name, host=region_table.host)
+        read = region_table.existing
+
+        def read_then_race(*args, **kwargs):
+            stored = read(*args, **kwargs)
+            monkeypatch.setattr(region_table, "existing", read)
+            other.add_tiles("img", "r", grid(3, offset=299), TileState.SUCCEEDED)  # lands after our read
+            return stored
+
+        monkeypatch.setattr(region_table, "existing", read_then_race)
+        item = region_table.add_tiles("img", "r", grid(300), TileState.SUCCEEDED)
+        assert item.succeeded_tile_count == 302
+        assert sorted(item.succeeded_tiles) == sorted(grid(302))
+
+    def test_recorded_tiles_skipped_on_the_read_path(self, tables, region_table, region):
+        region_table.add_tiles("img", "r", grid(200), TileState.FAILED)
+        item = region_table.add_tiles("img", "r", grid(400), TileState.FAILED)
+        assert item.failed_tile_count == 400 and item.failed_tiles == grid(400)
+
+
+# moto does not enforce DynamoDB's 400 KB item limit (and is slow with such items): these
+# run on DynamoDB Local only, which enforces it as DynamoDB does.
+@pytest.mark.parametrize("backend", [pytest.param("dynamodb_local", marks=pytest.mark.dynamodb_local)],
+                         indirect=True)
+class TestItemLimit:
+    FILLED = 14_000  # about 27 bytes a tile: some 385 KB
+
+    def test_refused_before_the_limit_with_nothing_written(self, backend, region_table, region):
+        region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
+        before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
+        with pytest.raises(RegionFullError, match="full") as raised:
+            region_table.add_tiles("img", "r", grid(1_000, offset=self.FILLED), TileState.SUCCEEDED)
+        assert isinstance(raised.value, UpdateRegionException)
+        assert raised.value.item.succeeded_tile_count == self.FILLED
+        assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
+
+    def test_dynamodb_refusal_becomes_region_full(self, backend, region_table, region):
+        stored = region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
+        room = ITEM_LIMIT - item_size(stored.serialize()) - 1_500  # leave less than 145 tiles' worth
+        region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="m" * room))
+        before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
+        with pytest.raises(RegionFullError) as raised:
+            region_table.add_tiles("img", "r", grid(145, offset=self.FILLED), TileState.FAILED)
+        assert raised.value.__cause__ is not None
+        assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
+
+
+class TestTileRecorder:
+    def test_flushes_every_n_tiles_and_on_exit(self, tables, region_table, region):
+        tiles = grid(25)
+        with calls(tables) as counter, TileRecorder(region_table, "img", "r", flush_every=10) as recorder:
+            for n, tile in enumerate(tiles):
+                recorder.record(tile, TileState.FAILED if n % 10 == 9 else TileState.SUCCEEDED)
+                if n == 9:
+                    assert recorder.pending == 0 and recorder.region.succeeded_tile_count == 9
+            assert recorder.pending == 5
+        assert counter.calls["UpdateItem"] == 5  # 9+1, 9+1, 5 tiles in per-state writes
+        stored = region_table.get_region_request("r", "img")
+        assert (stored.succeeded_tile_count, stored.failed_tile_count) == (23, 2)
+        assert recorder.pending == 0 and recorder.region.succeeded_tile_count == 23
+
+    def test_flushes_after_the_interval(self, region_table, region):
+        with freeze_time(T0) as clock:
+            recorder = TileRecorder(region_table, "img", "r", flush_every=1000, flush_interval=5)
+            recorder.record(grid(1)[0], TileState.SUCCEEDED)
+            assert recorder.pending == 1
+            clock.tick(timedelta(seconds=6))
+            recorder.record(grid(2)[1], TileState.SUCCEEDED)
+            assert recorder.pending == 0
+        assert region_table.get_region_request("r", "img").succeeded_tile_count == 2
+
+    def test_failed_flush_keeps_tiles_and_never_records_twice(self, region_table, region, monkeypatch):
+        recorder = TileRecorder(region_table, "img", "r", flush_every=1000)
+        for tile in grid(200):
+            recorder.record(tile, TileState.SUCCEEDED)
+        real = region_table.add_tiles
+
+        def lands_then_fails(*args, **kwargs):
+            real(*args, **kwargs)  # the write lands, the caller never hears
+            raise UpdateRegionException("connection lost")
+
+        monkeypatch.setattr(region_table, "add_tiles", lands_then_fails)
+        with pytest.raises(UpdateRegionException):
+            recorder.flush()
+        assert recorder.pending == 200
+        monkeypatch.setattr(region_table, "add_tiles", real)
+        recorder.record(grid(201)[200], TileState.SUCCEEDED)
+        assert recorder.flush().succeeded_tile_count == 201
+        assert recorder.pending == 0
+
+    def test_block_error_still_records_done_tiles_and_propagates(self, region_table, region):
+        with pytest.raises(RuntimeError, match="model crashed"), TileRecorder(region_table, "img", "r") as recorder:
+            recorder.record(grid(1)[0], TileState.SUCCEEDED)
+            raise RuntimeError("model crashed")
+        assert region_table.get_region_request("r", "img").succeeded_tile_count == 1
+
+    def test_bad_input(self, region_table):
+        with pytest.raises(InvalidRequestError):
+            TileRecorder(region_table, "img", "r", flush_every=0)
+        with pytest.raises(InvalidRequestError):
+            TileRecorder(region_table, "", "r")
+        recorder = TileRecorder(region_table, "img", "r")
+        with pytest.raises(InvalidTileError):
+            recorder.record([[0, 0], [0, 0]], TileState.SUCCEEDED)
+        with pytest.raises(InvalidRequestError):
+            recorder.record(grid(1)[0], "maybe")
+        assert recorder.pending == 0
+
+    def test_recorder_region_completes_without_a_read(self, tables, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        with TileRecorder(region_table, "img", "r") as recorder:
+            for tile in grid(121):
+                recorder.record(tile, TileState.SUCCEEDED)
+        with calls(tables) as counter:
+            job = complete_region(job_table, region_table, recorder.region, RequestStatus.SUCCESS)
+        assert dict(counter.calls) == {"TransactWriteItems": 1, "GetItem": 1}  # the job, as stored after
+        assert job.region_success == 1
+
+    def test_stale_copy_still_completes_correctly(self, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        complete_region(job_table, region_table, region, RequestStatus.FAILED)
+        redriven = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))
+        assert region.region_status == "STARTED"  # the stale copy from before the redrive
+        job = complete_region(job_table, region_table, region, RequestStatus.SUCCESS)
+        assert (job.region_success, job.region_error) == (1, 0)
+        assert complete_region(job_table, region_table, redriven, "FAILED").region_success == 1
+
+
+@pytest.mark.parametrize(("value", "size"), [
+    # value sizes measured on DynamoDB Local (largest item it accepts, padded with a string)
+    ({"N": "10000"}, 2), ({"N": "10544"}, 4), ({"N": "10160"}, 4), ({"N": "1.05"}, 3), ({"N": "0"}, 1),
+    ({"N": "-123.4500"}, 5), ({"L": []}, 3), ({"L": [{"N": "1"}]}, 6), ({"L": [{"L": []}]}, 7),
+    ({"L": TileListAttribute().serialize(grid(1000))}, 26_961), ({"S": "héllo"}, 6),
+])
+def test_item_sizes_match_dynamodb(value, size):
+    assert value_size(value) == size
