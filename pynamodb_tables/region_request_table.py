@@ -119,17 +119,16 @@ def completion(
     now = clock.now_ms()
     written: Dict[str, Any] = {"region_status": region_status.value, "end_time": now, "last_updated_time": now}
     actions = set_actions(RegionRequestItem, written)
-    condition = is_non_terminal()
     if stored.start_time is not None:
         actions.append(RegionRequestItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
-        condition &= RegionRequestItem.start_time == stored.start_time
-    else:
-        condition &= RegionRequestItem.start_time.does_not_exist()
-    if stored.end_time is not None:
-        condition &= RegionRequestItem.end_time == stored.end_time
-    else:
-        condition &= RegionRequestItem.end_time.does_not_exist()
+    condition = (is_non_terminal() & _still(RegionRequestItem.start_time, stored.start_time)
+                 & _still(RegionRequestItem.end_time, stored.end_time))
     return actions, condition, written
+
+
+def _still(attribute: NumberAttribute, value: Optional[float]) -> Condition:
+    """``attribute`` still holds ``value`` (or is still absent)."""
+    return attribute.does_not_exist() if value is None else attribute == value
 
 
 def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
