@@ -39,7 +39,7 @@ class DynamoDBLocal:
         self.jar = find_jar()
         self.db_path = db_path
         self.port = port or free_port()
-        self.process: "Optional[subprocess.Popen[bytes]]" = None
+        self.process: Optional[subprocess.Popen[bytes]] = None
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"dynamodb-local-{self.port}.log"
 
     @property
