@@ -38,8 +38,8 @@ from pynamodb_tables import (
     TileRecorder,
     TileState,
     complete_region,
-    transaction,
 )
+from pynamodb_tables.base_table import transaction_connection
 
 MODES = ("per-tile", "recorder")
 
@@ -68,7 +68,7 @@ class Meter:
         self.metrics = metrics
         for client in (job_table.model._get_connection().connection.client,
                        region_table.model._get_connection().connection.client,
-                       transaction._connection(region_table.host, region_table.region).client):
+                       transaction_connection(region_table.host, region_table.region).client):
             client.meta.events.register("after-call.dynamodb", self._after_call)
 
     def _after_call(self, parsed: Dict[str, Any], model: Any, **_: Any) -> None:

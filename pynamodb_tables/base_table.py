@@ -11,16 +11,21 @@ import functools
 import json
 import logging
 import os
+import random
 import re
+import time
+import uuid
 from enum import Enum
-from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar, cast
+from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Set, Tuple, Type, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import ListAttribute, UnicodeAttribute
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from .errors import ConfigurationError, PynamoDBTablesError
 
@@ -29,6 +34,11 @@ logger = logging.getLogger("pynamodb_tables")
 M = TypeVar("M", bound=Model)
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CONFLICT = "TransactionConflictException"
+#: Sends of a write that keeps losing races with transactions, before giving up.
+CONFLICT_ATTEMPTS = 10
+BACKOFF_BASE_S = 0.025
+BACKOFF_CAP_S = 1.0
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 
 
@@ -145,20 +155,65 @@ class BoundTable(Generic[M]):
         """One conditional ``UpdateItem``; returns the item as stored afterwards.
 
         Raises :class:`ConditionNotMet` (chaining DynamoDB's refusal) when the condition
-        failed and nothing changed, and ``error`` for any other failure.
+        failed and nothing changed, and ``error`` for any other failure. A write refused
+        because a transaction was touching the item (which botocore does not retry) is sent
+        again after a jittered backoff.
         """
-        instance = self.instance(key)
-        try:
-            instance.update(actions=list(actions), condition=condition)
-        except PynamoDBException as exc:
-            if is_condition_failure(exc):
-                logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
-                raise ConditionNotMet(operation=operation, table=self.table_name, key=key) from exc
-            raise self.error(error, operation, key, describe_failure(exc)) from exc
-        except BotoCoreError as exc:
-            raise self.error(error, operation, key, describe_failure(exc)) from exc
-        logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
-        return instance
+        actions = list(actions)
+        for attempt in range(CONFLICT_ATTEMPTS):
+            instance = self.instance(key)
+            try:
+                instance.update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if is_condition_failure(exc):
+                    logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
+                    raise ConditionNotMet(operation=operation, table=self.table_name, key=key) from exc
+                if exc.cause_response_code == TRANSACTION_CONFLICT and attempt + 1 < CONFLICT_ATTEMPTS:
+                    backoff(attempt)
+                    continue
+                raise self.error(error, operation, key, describe_failure(exc)) from exc
+            except BotoCoreError as exc:
+                raise self.error(error, operation, key, describe_failure(exc)) from exc
+            logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
+            return instance
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def transition(
+        self,
+        key: Mapping[str, str],
+        actions: Iterable[Action],
+        condition: Condition,
+        *,
+        operation: str,
+        error: Type[PynamoDBTablesError],
+    ) -> M:
+        """A state change whose refusal must mean *someone else*: one conditional update sent as
+        a single-item ``TransactWrite`` with a client request token, so that botocore's retry
+        of a request that landed but whose answer was lost is not applied (or refused) again.
+
+        Returns the item as stored afterwards (read after the write). Raises
+        :class:`ConditionNotMet` when the condition failed, ``error`` for any other failure;
+        conflicts with other transactions are retried after a jittered backoff.
+        """
+        actions = list(actions)
+        connection = transaction_connection(self.host, self.region)
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                with TransactWrite(connection=connection, client_request_token=str(uuid.uuid4())) as transaction:
+                    transaction.update(self.instance(key), actions, condition)
+            except TransactWriteError as exc:
+                reasons = cancellation_reasons(exc)
+                if "ConditionalCheckFailed" in reasons:
+                    raise ConditionNotMet(operation=operation, table=self.table_name, key=key) from exc
+                if is_retryable_cancellation(exc, reasons) and attempt + 1 < CONFLICT_ATTEMPTS:
+                    backoff(attempt)
+                    continue
+                raise self.error(error, operation, key, describe_failure(exc)) from exc
+            except (PynamoDBException, BotoCoreError) as exc:
+                raise self.error(error, operation, key, describe_failure(exc)) from exc
+            logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
+            return self.existing(key, operation, error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class ConditionNotMet(PynamoDBTablesError):
@@ -172,14 +227,28 @@ class ConditionNotMet(PynamoDBTablesError):
         super().__init__("condition not met", **where)
 
 
-def landed(stored: Optional[Model], values: Mapping[str, Any]) -> bool:
-    """Whether ``stored`` holds every value of ``values``: this caller's own write landed.
+@functools.cache
+def transaction_connection(host: Optional[str], region: Optional[str]) -> Connection:
+    """The connection transactions are sent on, one per endpoint and region."""
+    return Connection(host=host, region=region)
 
-    A write whose response was lost is retried by botocore; the retry's condition then fails
-    on the caller's own change. Seeing the values it wrote (which include a timestamp of its
-    own) tells the caller its write took effect.
-    """
-    return stored is not None and all(getattr(stored, name) == value for name, value in values.items())
+
+def backoff(attempt: int) -> None:
+    """Sleep a full-jitter exponential delay before attempt ``attempt + 2``."""
+    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))
+
+
+def cancellation_reasons(exc: TransactWriteError) -> Set[str]:
+    """The codes DynamoDB gave for cancelling a transaction (``ConditionalCheckFailed``, ...)."""
+    return {reason.code for reason in exc.cancellation_reasons if reason is not None and reason.code != "None"}
+
+
+def is_retryable_cancellation(exc: TransactWriteError, reasons: Set[str]) -> bool:
+    """A transaction that lost a race with another (or was throttled): worth sending again."""
+    if exc.cause_response_code == TRANSACTION_CONFLICT:
+        return True
+    return exc.cause_response_code == "TransactionCanceledException" and bool(reasons) \
+        and reasons <= {"TransactionConflict", "ThrottlingError"}
 
 
 def settable(item: Model, exclude: Iterable[str]) -> Dict[str, Any]:

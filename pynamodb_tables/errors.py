@@ -5,7 +5,11 @@ item where the outcome has one (``.item``), and chains the DynamoDB error that c
 (``raise ... from``). Bad input is also a ``ValueError``; it is raised before any write.
 """
 
-from typing import Any, Mapping, Optional
+import functools
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PynamoDBTablesError(Exception):
@@ -27,6 +31,14 @@ class PynamoDBTablesError(Exception):
         self.item = item
         super().__init__(self._describe())
 
+    def locate(self, operation: str, table: Optional[str], key: Optional[Mapping[str, Any]] = None) -> None:
+        """Fill in the operation, table and key where the raiser did not know them."""
+        self.operation = self.operation or operation
+        self.table = self.table or table
+        if self.key is None and key is not None:
+            self.key = dict(key)
+        self.args = (self._describe(),)
+
     def _describe(self) -> str:
         where = []
         if self.operation:
@@ -36,6 +48,27 @@ class PynamoDBTablesError(Exception):
         if self.key:
             where.append("for " + ", ".join(f"{k}={v!r}" for k, v in self.key.items()))
         return f"{' '.join(where)}: {self.message}" if where else self.message
+
+
+@contextmanager
+def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
+    """Errors raised inside name ``operation`` and ``table`` where they do not already."""
+    try:
+        yield
+    except PynamoDBTablesError as exc:
+        exc.locate(operation, table)
+        raise
+
+
+def table_operation(method: F) -> F:
+    """A table method whose errors name it and the table (``self.table_name``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with located(method.__name__, getattr(self, "table_name", None)):
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class ConfigurationError(PynamoDBTablesError, ValueError):

@@ -1,12 +1,12 @@
 """The job table: one item per image, counting the outcomes of its regions."""
 
-from typing import Any, Optional, cast
+from typing import Any, Optional
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from . import clock, validation
-from .base_table import BoundTable, ConditionNotMet, attributes_from, landed, set_actions, settable
+from .base_table import BoundTable, ConditionNotMet, attributes_from, set_actions, settable
 from .errors import (
     CompleteRegionException,
     EndImageException,
@@ -17,6 +17,8 @@ from .errors import (
     IsImageCompleteException,
     StartImageException,
     UpdateImageException,
+    located,
+    table_operation,
 )
 
 JOB_TABLE_ENV = "JOB_TABLE"
@@ -76,6 +78,7 @@ class JobTable(BoundTable[JobItem]):
     def __init__(self, table_name: Optional[str] = None, *, host: Optional[str] = None, region: Optional[str] = None):
         super().__init__(JobItem, table_name, host=host, region=region)
 
+    @table_operation
     def start_image_request(self, image_request_item: JobItem) -> JobItem:
         """Create the job with its start time, expiry and zeroed counters.
 
@@ -95,15 +98,14 @@ class JobTable(BoundTable[JobItem]):
             region_error=0,
         )
         try:
-            return self.write(key, set_actions(JobItem, values), JobItem.image_id.does_not_exist(),
-                              operation=operation, error=StartImageException)
+            return self.transition(key, set_actions(JobItem, values), JobItem.image_id.does_not_exist(),
+                                   operation=operation, error=StartImageException)
         except ConditionNotMet as refused:
             stored = self.read(key, operation=operation, error=StartImageException)
-            if landed(stored, values):
-                return cast(JobItem, stored)
             raise self.error(ImageRequestExistsError, operation, key, "image request already started",
                              item=stored) from refused.__cause__
 
+    @table_operation
     def complete_region_request(self, image_id: str, error: bool) -> JobItem:
         """Add one to ``region_error`` (``error=True``) or ``region_success``, atomically."""
         operation = "complete_region_request"
@@ -120,6 +122,8 @@ class JobTable(BoundTable[JobItem]):
     @staticmethod
     def is_image_request_complete(image_request_item: JobItem) -> bool:
         """Whether every expected region has an outcome: ``region_success + region_error >= region_count``."""
+        with located("is_image_request_complete"):
+            validation.item_types(image_request_item, JobItem)
         counts = {name: getattr(image_request_item, name) for name in (*COUNTERS, "region_count")}
         unset = [name for name, value in counts.items() if value is None]
         if unset:
@@ -130,6 +134,7 @@ class JobTable(BoundTable[JobItem]):
             )
         return bool(counts["region_success"] + counts["region_error"] >= counts["region_count"])
 
+    @table_operation
     def end_image_request(self, image_id: str) -> JobItem:
         """Record ``end_time`` and ``processing_duration``; exactly one caller ever succeeds.
 
@@ -146,21 +151,21 @@ class JobTable(BoundTable[JobItem]):
             if stored.start_time is not None:
                 actions.append(JobItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
             try:
-                return self.write(key, actions, JobItem.image_id.exists() & JobItem.end_time.does_not_exist(),
-                                  operation=operation, error=EndImageException)
+                return self.transition(key, actions, JobItem.image_id.exists() & JobItem.end_time.does_not_exist(),
+                                       operation=operation, error=EndImageException)
             except ConditionNotMet as refused:
                 cause = refused.__cause__
             stored = self.existing(key, operation, EndImageException, cause)
-            if landed(stored, {"end_time": now}):
-                return stored
         raise self.error(ImageAlreadyEndedError, operation, key, "image request already ended",
                          item=stored) from cause
 
+    @table_operation
     def get_image_request(self, image_id: str) -> JobItem:
         """The stored job item (strongly consistent)."""
         key = self.key(validation.require_key(image_id, "image_id"))
         return self.existing(key, "get_image_request", GetImageRequestItemException)
 
+    @table_operation
     def update_image_request(self, image_request_item: JobItem) -> JobItem:
         """Write the item's set attributes and refresh ``processing_duration``.
 

@@ -2,7 +2,7 @@
 
 import functools
 import operator
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from botocore.exceptions import BotoCoreError
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
@@ -19,7 +19,6 @@ from .base_table import (
     ConditionNotMet,
     attributes_from,
     describe_failure,
-    landed,
     set_actions,
     settable,
 )
@@ -32,6 +31,7 @@ from .errors import (
     RegionFullError,
     StartRegionException,
     UpdateRegionException,
+    table_operation,
 )
 from .sizing import ITEM_LIMIT, REGION_BUDGET, appended_size, item_size
 from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus, TileState
@@ -39,9 +39,13 @@ from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus, Til
 REGION_REQUEST_TABLE_ENV = "REGION_REQUEST_TABLE"
 
 #: Most tiles appended by a write that checks each tile in its condition (a ``contains``
-#: and an ``OR`` each; DynamoDB allows 300 operators in an expression). Larger batches are
-#: appended after a read, in one write conditioned on the list's length.
-MAX_TILES_PER_WRITE = 145
+#: and an ``OR`` each, beside a few for the rest; DynamoDB allows 300 operators in an
+#: expression). Larger batches are appended after a read, in one write conditioned on the
+#: list's length.
+MAX_TILES_PER_WRITE = 140
+#: Lists longer than this take the read path even for a few tiles, so that the item's size
+#: is checked before it nears DynamoDB's limit (5000 tiles of ~30 bytes in each list).
+SHORT_LIST = 5000
 #: Conditional writes tried before giving up on an item that keeps changing underneath.
 MAX_ATTEMPTS = 5
 
@@ -108,22 +112,20 @@ def is_non_terminal() -> Condition:
     return RegionRequestItem.region_status.is_in(*(s.value for s in NON_TERMINAL_STATUSES))
 
 
-def completion(
-    stored: RegionRequestItem, region_status: RequestStatus
-) -> Tuple[List[Action], Condition, Dict[str, Any]]:
-    """The actions, condition and written values that move ``stored`` to ``region_status``.
+def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[List[Action], Condition]:
+    """The actions and condition that move ``stored`` to ``region_status``.
 
     The condition holds only while the region is still running the attempt that was read
     (same ``start_time`` and ``end_time``), so the write cannot land twice or on a later attempt.
     """
     now = clock.now_ms()
-    written: Dict[str, Any] = {"region_status": region_status.value, "end_time": now, "last_updated_time": now}
-    actions = set_actions(RegionRequestItem, written)
+    actions = set_actions(RegionRequestItem, {"region_status": region_status.value, "end_time": now,
+                                              "last_updated_time": now})
     if stored.start_time is not None:
         actions.append(RegionRequestItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
     condition = (is_non_terminal() & _still(RegionRequestItem.start_time, stored.start_time)
                  & _still(RegionRequestItem.end_time, stored.end_time))
-    return actions, condition, written
+    return actions, condition
 
 
 def _still(attribute: NumberAttribute, value: Optional[float]) -> Condition:
@@ -176,6 +178,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def __init__(self, table_name: Optional[str] = None, *, host: Optional[str] = None, region: Optional[str] = None):
         super().__init__(RegionRequestItem, table_name, host=host, region=region)
 
+    @table_operation
     def start_region_request(self, region_request_item: RegionRequestItem) -> RegionRequestItem:
         """Start a region, or restart one that has not succeeded, in one write.
 
@@ -200,18 +203,17 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         ]
         may_start = (item.region_id.does_not_exist() | item.region_status.does_not_exist()
                      | (item.region_status != RequestStatus.SUCCESS.value))
-        # A botocore retry of a write that landed must not count a second retry.
-        not_this_start = item.start_time.does_not_exist() | (item.start_time != now)
         try:
-            return self.write(key, actions, may_start & not_this_start, operation=operation,
-                              error=StartRegionException)
+            return self.transition(key, actions, may_start, operation=operation, error=StartRegionException)
         except ConditionNotMet as refused:
             stored = self.read(key, operation=operation, error=StartRegionException)
-            if landed(stored, {"start_time": now, "region_status": RequestStatus.STARTED.value}):
-                return cast(RegionRequestItem, stored)
+            if stored is None or stored.region_status != RequestStatus.SUCCESS.value:
+                raise self.error(StartRegionException, operation, key,
+                                 "region changed while starting; try again") from refused.__cause__
             raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
                              item=stored) from refused.__cause__
 
+    @table_operation
     def complete_region_request(
         self, region_request_item: RegionRequestItem, region_status: RequestStatus
     ) -> RegionRequestItem:
@@ -225,14 +227,11 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         outcome = terminal_status(region_status)
         for _ in range(MAX_ATTEMPTS):
             stored = self.running_region(key, operation)
-            actions, condition, written = completion(stored, outcome)
+            actions, condition = completion(stored, outcome)
             try:
-                return self.write(key, actions, condition, operation=operation, error=CompleteRegionException)
+                return self.transition(key, actions, condition, operation=operation, error=CompleteRegionException)
             except ConditionNotMet:
-                stored = self.existing(key, operation, CompleteRegionException)
-                if landed(stored, written):
-                    return stored
-                # changed since read: read again; a finished region ends the loop
+                continue  # changed since read: read again; a finished region ends the loop
         raise self.error(CompleteRegionException, operation, key, "region kept changing while completing")
 
     def running_region(self, key: Dict[str, str], operation: str) -> RegionRequestItem:
@@ -245,6 +244,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             raise self.error(CompleteRegionException, operation, key, "region was never started")
         return stored
 
+    @table_operation
     def update_region_request(self, region_request_item: RegionRequestItem) -> RegionRequestItem:
         """Write the item's set attributes and ``last_updated_time``.
 
@@ -274,23 +274,26 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                              f"region already complete ({stored.region_status}); status not changed",
                              item=stored) from refused.__cause__
 
+    @table_operation
     def get_region_request(self, region_id: str, image_id: str) -> Optional[RegionRequestItem]:
         """The stored region (strongly consistent), or ``None``."""
         key = self.key(validation.require_key(image_id, "image_id"), validation.require_key(region_id, "region_id"))
         return self.read(key, operation="get_region_request", error=GetRegionRequestItemException)
 
+    @table_operation
     def add_tile(
         self, image_id: str, region_id: str, tile: Sequence[Sequence[int]], state: TileState
     ) -> RegionRequestItem:
         """Record one tile's outcome in one write; a tile already recorded changes nothing."""
         return self._add(image_id, region_id, [tile], state, operation="add_tile")
 
+    @table_operation
     def add_tiles(
         self, image_id: str, region_id: str, tiles: Iterable[Sequence[Sequence[int]]], state: TileState
     ) -> RegionRequestItem:
         """Record many tiles' outcomes in as few writes as possible; recorded tiles are skipped.
 
-        Up to 145 new tiles take one write and no read; more take one read and one write.
+        Up to 140 new tiles take one write and no read; more take one read and one write.
         :class:`RegionFullError` (nothing written) when the item would outgrow DynamoDB's limit.
         """
         if isinstance(tiles, (str, bytes)) or not isinstance(tiles, Iterable):
@@ -320,7 +323,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 return stored
             self._check_room(key, stored, new, operation)
             try:
-                return self._append_after(key, new, tile_state, len(recorded), operation)
+                return self._append_after(key, new, tile_state, stored, operation)
             except ConditionNotMet:
                 stored = None
         raise self.error(UpdateRegionException, operation, key, "tiles kept changing while recording")
@@ -345,21 +348,34 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def _append_unrecorded(
         self, key: Dict[str, str], tiles: List[Box], state: TileState, operation: str
     ) -> RegionRequestItem:
-        """Append ``tiles`` and count them, on condition that none is recorded yet."""
+        """Append ``tiles`` and count them, on condition that none is recorded yet.
+
+        Only while both lists are short: a long region goes through the read, which checks
+        the item's size before writing.
+        """
         tile_list = tile_lists(state)[0]
         recorded = functools.reduce(
             operator.or_, (tile_list.contains(Value(each, attribute=BoxAttribute())) for each in tiles))
-        condition = RegionRequestItem.region_id.exists() & ~recorded
+        short = functools.reduce(operator.and_, (
+            each.does_not_exist() | (size(each) < SHORT_LIST)  # type: ignore[no-untyped-call]
+            for each in (RegionRequestItem.succeeded_tiles, RegionRequestItem.failed_tiles)))
+        condition = RegionRequestItem.region_id.exists() & short & ~recorded
         return self._write_tiles(key, self._tile_actions(tiles, state), condition, operation)
 
     def _append_after(
-        self, key: Dict[str, str], tiles: List[Box], state: TileState, length: int, operation: str
+        self, key: Dict[str, str], tiles: List[Box], state: TileState, stored: RegionRequestItem, operation: str
     ) -> RegionRequestItem:
-        """Append ``tiles`` and count them, on condition that the list still has ``length`` tiles."""
+        """Append ``tiles`` and count them, on condition that the list is as ``stored`` had it.
+
+        The same length in the same attempt (``start_time``): a restart that cleared and refilled
+        the list in between cannot pass for it.
+        """
         tile_list = tile_lists(state)[0]
+        length = len(getattr(stored, tile_list.attr_name) or [])
         length_now = size(tile_list)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
         unchanged = (length_now == length) if length else (tile_list.does_not_exist() | (length_now == 0))
-        condition = RegionRequestItem.region_id.exists() & unchanged
+        condition = (RegionRequestItem.region_id.exists() & unchanged
+                     & _still(RegionRequestItem.start_time, stored.start_time))
         return self._write_tiles(key, self._tile_actions(tiles, state), condition, operation)
 
     def _write_tiles(
@@ -375,6 +391,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                                  f"its tile lists are full: {describe_failure(cause)}") from cause
             raise
 
+    @table_operation
     def list_regions(self, image_id: str) -> List[RegionRequestItem]:
         """Every region of the image, all pages, strongly consistent."""
         key = self.key(validation.require_key(image_id, "image_id"))

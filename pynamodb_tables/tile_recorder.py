@@ -70,7 +70,7 @@ class TileRecorder:
             self.flush()
 
     def flush(self) -> Optional[RegionRequestItem]:
-        """Write every buffered tile; returns the region as stored (``None`` if nothing was ever written)."""
+        """Write every buffered tile; returns the region as stored (``None`` for an unknown region)."""
         with self._lock:
             for state, tiles in self._pending.items():
                 if tiles:
@@ -78,6 +78,8 @@ class TileRecorder:
                     self.region = self.region_table.add_tiles(self.image_id, self.region_id, batch, state)
                     del tiles[:len(batch)]  # only once written: a failed flush keeps them
             self._last_flush = time.monotonic()
+            if self.region is None:  # nothing to write (e.g. a resumed region with every tile done)
+                self.region = self.region_table.get_region_request(self.region_id, self.image_id)
             return self.region
 
     def __enter__(self) -> "TileRecorder":

@@ -1,20 +1,22 @@
 """Finishing a region: its outcome and the job's counters in one DynamoDB transaction."""
 
-import functools
 import logging
-import random
-import time
 import uuid
 from typing import List, Optional
 
 from botocore.exceptions import BotoCoreError
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from .base_table import describe_failure
-from .errors import CompleteRegionException, InvalidRequestError
+from .base_table import (
+    backoff,
+    cancellation_reasons,
+    describe_failure,
+    is_retryable_cancellation,
+    transaction_connection,
+)
+from .errors import CompleteRegionException, InvalidRequestError, located
 from .job_table import JobItem, JobTable
 from .region_request_table import (
     RegionRequestItem,
@@ -28,21 +30,8 @@ from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus
 logger = logging.getLogger("pynamodb_tables")
 
 OPERATION = "complete_region"
-#: Transactions tried (each after a fresh read) before giving up on a region under contention.
+#: Transactions tried (each after a fresh look) before giving up on a region under contention.
 MAX_ATTEMPTS = 10
-BACKOFF_BASE_S = 0.025
-BACKOFF_CAP_S = 1.0
-_RETRYABLE_REASONS = {"TransactionConflict", "ConditionalCheckFailed", "ThrottlingError"}
-
-
-@functools.cache
-def _connection(host: Optional[str], region: Optional[str]) -> Connection:
-    return Connection(host=host, region=region)
-
-
-def _backoff(attempt: int) -> None:
-    """Sleep a full-jitter exponential delay before attempt ``attempt + 1``."""
-    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))
 
 
 def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action]:
@@ -83,11 +72,12 @@ def complete_region(
     """
     if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
         raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
-    image_id, region_id = check_region_item(region_item)
-    outcome = terminal_status(region_status)
+    with located(OPERATION, region_table.table_name):
+        image_id, region_id = check_region_item(region_item)
+        outcome = terminal_status(region_status)
     region_key = region_table.key(image_id, region_id)
     job_key = job_table.key(image_id)
-    connection = _connection(region_table.host, region_table.region)
+    connection = transaction_connection(region_table.host, region_table.region)
 
     # A region item as the table returned it (from start_region_request or a TileRecorder)
     # saves a read: the transaction's conditions hold only if it is still what is stored.
@@ -101,7 +91,7 @@ def complete_region(
         if stored.region_status is None:
             raise region_table.error(CompleteRegionException, OPERATION, region_key, "region was never started")
 
-        region_actions, region_condition, _ = completion(stored, outcome)
+        region_actions, region_condition = completion(stored, outcome)
         counted_before = stored.end_time is not None
         job_actions = counter_actions(outcome, counted_before)
         job_condition = JobItem.image_id.exists()
@@ -118,21 +108,21 @@ def complete_region(
                 else:
                     transaction.condition_check(job_table.model, image_id, condition=job_condition)
         except TransactWriteError as exc:
-            reasons = {reason.code for reason in exc.cancellation_reasons if reason is not None}
-            if exc.cause_response_code != "TransactionCanceledException" or not reasons <= _RETRYABLE_REASONS:
-                raise job_table.error(CompleteRegionException, OPERATION, region_key, describe_failure(exc)) from exc
-            if "ConditionalCheckFailed" in reasons and job_table.read(
-                job_key, operation=OPERATION, error=CompleteRegionException
-            ) is None:
-                raise job_table.error(CompleteRegionException, OPERATION, job_key, job_table.missing) from exc
+            reasons = cancellation_reasons(exc)
+            if "ConditionalCheckFailed" in reasons:
+                if job_table.read(job_key, operation=OPERATION, error=CompleteRegionException) is None:
+                    raise job_table.error(CompleteRegionException, OPERATION, job_key, job_table.missing) from exc
+            elif is_retryable_cancellation(exc, reasons):
+                backoff(attempt)
+            else:
+                raise region_table.error(CompleteRegionException, OPERATION, region_key,
+                                         describe_failure(exc)) from exc
             logger.debug("%s %s: transaction cancelled (%s), attempt %d", OPERATION, region_key,
-                         ", ".join(sorted(reasons)), attempt + 1)
-            if "TransactionConflict" in reasons or "ThrottlingError" in reasons:
-                _backoff(attempt)
-            stored = None
+                         ", ".join(sorted(reasons)) or exc.cause_response_code, attempt + 1)
+            stored = None  # look again: the region may have moved on, or reached its outcome
             continue
         except (PynamoDBException, BotoCoreError) as exc:
-            raise job_table.error(CompleteRegionException, OPERATION, region_key, describe_failure(exc)) from exc
+            raise region_table.error(CompleteRegionException, OPERATION, region_key, describe_failure(exc)) from exc
         logger.debug("%s %s: %s counted", OPERATION, region_key, outcome.value)
         return job_table.existing(job_key, OPERATION, CompleteRegionException)
     raise region_table.error(CompleteRegionException, OPERATION, region_key,

@@ -8,6 +8,9 @@ answer; botocore then retries it, as it would against DynamoDB.
 - ``server-error``: the request is not sent; the answer is a 500 ``InternalServerError``.
 - ``lost-response``: the request *is* sent and applied, then the answer is replaced by a 500:
   the case where a write lands but its caller never hears so, and retries.
+- ``transaction-conflict``: the request is not sent; the answer is a 400
+  ``TransactionConflictException`` (an item write racing a transaction), which botocore
+  does not retry: the package must.
 """
 
 import contextlib
@@ -19,12 +22,14 @@ from typing import Any, Iterable, List, Optional
 
 from botocore.awsrequest import AWSResponse
 
-from pynamodb_tables import JobTable, RegionRequestTable, transaction
+from pynamodb_tables import JobTable, RegionRequestTable
+from pynamodb_tables.base_table import transaction_connection
 
 FAULTS = {
     "throttle": (400, "com.amazonaws.dynamodb.v20120810#ThrottlingException"),
     "server-error": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
     "lost-response": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+    "transaction-conflict": (400, "com.amazonaws.dynamodb.v20120810#TransactionConflictException"),
 }
 
 
@@ -41,7 +46,7 @@ def clients_of(job_table: JobTable, region_table: RegionRequestTable) -> List[An
     return [
         job_table.model._get_connection().connection.client,
         region_table.model._get_connection().connection.client,
-        transaction._connection(region_table.host, region_table.region).client,
+        transaction_connection(region_table.host, region_table.region).client,
     ]
 
 

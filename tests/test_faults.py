@@ -69,10 +69,13 @@ def check_image(job_table, region_table) -> None:
 
 # One request in five is faulted: enough to hit every operation, few enough that botocore's
 # standard-mode retry quota (500 tokens, 5 per retry) lasts through the image, as it would on AWS.
-@pytest.mark.parametrize(("kind", "every"), [("throttle", 5), ("server-error", 5), ("lost-response", 5)])
+@pytest.mark.parametrize(("kind", "every"), [("throttle", 5), ("server-error", 5), ("lost-response", 5),
+                                             ("transaction-conflict", 5)])
 def test_image_lands_exactly_once_under_faults(dynamodb_local, kind, every):
     job_table, region_table = create(dynamodb_local.endpoint, f"fault-{uuid.uuid4().hex[:8]}")
-    injector = FaultInjector(kind, every).install(clients_of(job_table, region_table))
+    # Only writes meet transaction conflicts; reads of an item in a transaction see its last committed state.
+    operations = ["UpdateItem", "TransactWriteItems"] if kind == "transaction-conflict" else None
+    injector = FaultInjector(kind, every, operations).install(clients_of(job_table, region_table))
     try:
         run_image(job_table, region_table)
     finally:

@@ -17,6 +17,7 @@ from pynamodb_tables import (
     TileState,
     UpdateRegionException,
     complete_region,
+    tiles_to_process,
 )
 from pynamodb_tables.attributes import TileListAttribute
 from pynamodb_tables.sizing import ITEM_LIMIT, item_size, value_size
@@ -39,11 +40,11 @@ def calls(tables):
 
 
 class TestAddTilesWrites:
-    def test_up_to_145_new_tiles_take_one_write_and_no_read(self, tables, region_table, region):
+    def test_up_to_140_new_tiles_take_one_write_and_no_read(self, tables, region_table, region):
         with calls(tables) as counter:
-            item = region_table.add_tiles("img", "r", grid(145), TileState.SUCCEEDED)
+            item = region_table.add_tiles("img", "r", grid(140), TileState.SUCCEEDED)
         assert dict(counter.calls) == {"UpdateItem": 1}
-        assert item.succeeded_tile_count == 145
+        assert item.succeeded_tile_count == 140
 
     def test_more_tiles_take_one_read_and_one_write(self, tables, region_table, region):
         with calls(tables) as counter:
@@ -88,13 +89,23 @@ class TestItemLimit:
         assert raised.value.item.succeeded_tile_count == self.FILLED
         assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
 
+    def test_long_lists_take_the_checked_path_even_for_one_tile(self, backend, region_table, region):
+        region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
+        stored = region_table.get_region_request("r", "img")
+        room = ITEM_LIMIT - item_size(stored.serialize()) - 100  # DynamoDB itself would take one more tile
+        region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="m" * room))
+        before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
+        with pytest.raises(RegionFullError, match="full"):
+            region_table.add_tile("img", "r", grid(1, offset=self.FILLED)[0], TileState.FAILED)
+        assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
+
     def test_dynamodb_refusal_becomes_region_full(self, backend, region_table, region):
-        stored = region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
-        room = ITEM_LIMIT - item_size(stored.serialize()) - 1_500  # leave less than 145 tiles' worth
+        stored = region_table.get_region_request("r", "img")
+        room = ITEM_LIMIT - item_size(stored.serialize()) - 1_500  # less than 140 tiles' worth
         region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="m" * room))
         before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
         with pytest.raises(RegionFullError) as raised:
-            region_table.add_tiles("img", "r", grid(145, offset=self.FILLED), TileState.FAILED)
+            region_table.add_tiles("img", "r", grid(140), TileState.FAILED)
         assert raised.value.__cause__ is not None
         assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
 
@@ -147,6 +158,16 @@ class TestTileRecorder:
             recorder.record(grid(1)[0], TileState.SUCCEEDED)
             raise RuntimeError("model crashed")
         assert region_table.get_region_request("r", "img").succeeded_tile_count == 1
+
+    def test_region_known_even_when_nothing_was_left_to_record(self, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        region_table.add_tiles("img", "r", grid(3), TileState.SUCCEEDED)
+        resumed = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))
+        with TileRecorder(region_table, "img", "r") as recorder:
+            for tile in tiles_to_process(resumed, grid(3)):
+                recorder.record(tile, TileState.SUCCEEDED)
+        assert recorder.region is not None and recorder.region.region_retry_count == 1
+        assert complete_region(job_table, region_table, recorder.region, "SUCCESS").region_success == 1
 
     def test_bad_input(self, region_table):
         with pytest.raises(InvalidRequestError):
