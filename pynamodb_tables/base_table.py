@@ -36,7 +36,7 @@ M = TypeVar("M", bound=Model)
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CONFLICT = "TransactionConflictException"
 #: Sends of a write that keeps losing races with transactions, before giving up.
-CONFLICT_ATTEMPTS = 10
+CONFLICT_ATTEMPTS = 20
 BACKOFF_BASE_S = 0.025
 BACKOFF_CAP_S = 1.0
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")

@@ -203,15 +203,22 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         ]
         may_start = (item.region_id.does_not_exist() | item.region_status.does_not_exist()
                      | (item.region_status != RequestStatus.SUCCESS.value))
+        # The hot path stays one plain write (a transaction would double its cost and need a
+        # read): a botocore retry of this very write, whose answer was lost, is refused by
+        # its own start_time and recognised below, so it neither counts a second retry nor fails.
+        not_this_start = item.start_time.does_not_exist() | (item.start_time != now)
         try:
-            return self.transition(key, actions, may_start, operation=operation, error=StartRegionException)
+            return self.write(key, actions, may_start & not_this_start, operation=operation,
+                              error=StartRegionException)
         except ConditionNotMet as refused:
             stored = self.read(key, operation=operation, error=StartRegionException)
-            if stored is None or stored.region_status != RequestStatus.SUCCESS.value:
-                raise self.error(StartRegionException, operation, key,
-                                 "region changed while starting; try again") from refused.__cause__
-            raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
-                             item=stored) from refused.__cause__
+            if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
+                raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
+                                 item=stored) from refused.__cause__
+            if stored is not None and stored.start_time == now:
+                return stored  # this start (or a duplicate in the same millisecond) landed
+            raise self.error(StartRegionException, operation, key,
+                             "region changed while starting; try again") from refused.__cause__
 
     @table_operation
     def complete_region_request(

@@ -31,7 +31,7 @@ logger = logging.getLogger("pynamodb_tables")
 
 OPERATION = "complete_region"
 #: Transactions tried (each after a fresh look) before giving up on a region under contention.
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 20
 
 
 def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action]:
