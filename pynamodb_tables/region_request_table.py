@@ -189,36 +189,37 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         """
         operation = "start_region_request"
         key = self.key(*check_region_item(region_request_item))
-        now = clock.now_ms()
         item = RegionRequestItem
         values = settable(region_request_item, exclude=(*self.key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
-        values.update(start_time=now, last_updated_time=now, expire_time=clock.expire_time(now),
-                      region_status=RequestStatus.STARTED.value, processing_duration=0,
-                      failed_tiles=[], failed_tile_count=0)
-        actions = [
-            *set_actions(item, values),
-            item.region_retry_count.set((item.region_retry_count | -1) + 1),  # 0 when new, else +1
-            item.succeeded_tiles.set(item.succeeded_tiles | []),
-            item.succeeded_tile_count.set(item.succeeded_tile_count | 0),
-        ]
         may_start = (item.region_id.does_not_exist() | item.region_status.does_not_exist()
                      | (item.region_status != RequestStatus.SUCCESS.value))
-        # The hot path stays one plain write (a transaction would double its cost and need a
-        # read): a botocore retry of this very write, whose answer was lost, is refused by
-        # its own start_time and recognised below, so it neither counts a second retry nor fails.
-        not_this_start = item.start_time.does_not_exist() | (item.start_time != now)
-        try:
-            return self.write(key, actions, may_start & not_this_start, operation=operation,
-                              error=StartRegionException)
-        except ConditionNotMet as refused:
-            stored = self.read(key, operation=operation, error=StartRegionException)
-            if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
-                raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
-                                 item=stored) from refused.__cause__
-            if stored is not None and stored.start_time == now:
-                return stored  # this start (or a duplicate in the same millisecond) landed
-            raise self.error(StartRegionException, operation, key,
-                             "region changed while starting; try again") from refused.__cause__
+        for _ in range(MAX_ATTEMPTS):
+            now = clock.now_ms()
+            values.update(start_time=now, last_updated_time=now, expire_time=clock.expire_time(now),
+                          region_status=RequestStatus.STARTED.value, processing_duration=0,
+                          failed_tiles=[], failed_tile_count=0)
+            actions = [
+                *set_actions(item, values),
+                item.region_retry_count.set((item.region_retry_count | -1) + 1),  # 0 when new, else +1
+                item.succeeded_tiles.set(item.succeeded_tiles | []),
+                item.succeeded_tile_count.set(item.succeeded_tile_count | 0),
+            ]
+            # The hot path stays one plain write (a transaction would double its cost and need
+            # a read): a botocore retry of this very write, whose answer was lost, is refused by
+            # its own start_time and recognised below, so it neither counts a second retry nor fails.
+            not_this_start = item.start_time.does_not_exist() | (item.start_time != now)
+            try:
+                return self.write(key, actions, may_start & not_this_start, operation=operation,
+                                  error=StartRegionException)
+            except ConditionNotMet as refused:
+                stored = self.read(key, operation=operation, error=StartRegionException)
+                if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
+                    raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
+                                     item=stored) from refused.__cause__
+                if stored is not None and stored.start_time == now:
+                    return stored  # this start (or a duplicate in the same millisecond) landed
+                # Another start in the same millisecond, then another since: start again.
+        raise self.error(StartRegionException, operation, key, "region kept restarting; gave up")
 
     @table_operation
     def complete_region_request(

@@ -78,6 +78,23 @@ class TestStartRegionRequest:
         assert (again.succeeded_tiles, again.succeeded_tile_count) == ([TILE_A], 1)
         assert (again.failed_tile_count, again.region_retry_count) == (0, 1)
 
+    def test_start_racing_starts_in_the_same_millisecond_still_starts(self, region_table, monkeypatch):
+        other = RegionRequestTable(region_table.table_name, host=region_table.host)
+        real_read = region_table.read
+        with freeze_time(T0) as clock:
+            region_table.start_region_request(region())  # another delivery's start, in this millisecond
+
+            def read_after_yet_another_start(*args, **kwargs):
+                monkeypatch.setattr(region_table, "read", real_read)
+                clock.tick(timedelta(milliseconds=5))
+                other.start_region_request(region())  # and a third, after our refusal
+                return real_read(*args, **kwargs)
+
+            monkeypatch.setattr(region_table, "read", read_after_yet_another_start)
+            started = region_table.start_region_request(region())
+        assert started.region_status == RequestStatus.STARTED
+        assert started.start_time == T0_MS + 5 and started.region_retry_count == 1
+
     def test_success_region_is_never_restarted(self, backend, region_table):
         item = region_table.start_region_request(region())
         region_table.add_tile("img-1", "r-1", TILE_A, TileState.SUCCEEDED)
