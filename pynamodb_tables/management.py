@@ -70,7 +70,7 @@ from .errors import (
 )
 from .job_table import JOB_TABLE_ENV, JobItem, JobTable
 from .region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestItem, RegionRequestTable, tiles_to_process
-from .status import TERMINAL_STATUSES, RequestStatus, TileState
+from .status import TERMINAL_VALUES, RequestStatus, TileState
 from .transaction import complete_region
 
 PROG = "pynamodb-tables"
@@ -83,7 +83,6 @@ DEFAULT_STALE_AFTER_S = 300.0
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PITR_ATTEMPTS, PITR_RETRY_S = 20, 3.0  # a new table's continuous backups take a moment to become available
 CLEAR_SCREEN = "\033[H\033[2J"
-TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 
 #: What a worker's calls need, per table. Every write is ``UpdateItem`` (also each update in
 #: ``complete_region``'s ``TransactWriteItems``, which has no IAM action of its own); reads are
@@ -412,7 +411,7 @@ def job_summary(job: JobItem, now_ms: int) -> Dict[str, Any]:
 def region_summary(region: RegionRequestItem, now_ms: int, stale_after_s: float) -> Dict[str, Any]:
     updated = _int(region.last_updated_time)
     age_ms = None if updated is None else max(0, now_ms - updated)
-    running = region.region_status not in TERMINAL
+    running = region.region_status not in TERMINAL_VALUES
     return {"region_id": region.region_id, "region_status": region.region_status,
             "region_retry_count": _int(region.region_retry_count), "total_tiles": _int(region.total_tiles),
             "succeeded_tile_count": int(region.succeeded_tile_count or 0),
@@ -449,7 +448,7 @@ def render_status(snap: Dict[str, Any], *, running_only: bool = False) -> str:
 
 def render_regions(snap: Dict[str, Any], running_only: bool) -> str:
     regions = snap["regions"]
-    shown = [r for r in regions if r["region_status"] not in TERMINAL] if running_only else regions
+    shown = [r for r in regions if r["region_status"] not in TERMINAL_VALUES] if running_only else regions
     rows = [[r["region_id"], r["region_status"], r["region_retry_count"], r["succeeded_tile_count"],
              r["failed_tile_count"], r["total_tiles"], format_ms(r["last_updated_time"]),
              format_duration(r["seconds_since_update"]), "stale" if r["stale"] else ""] for r in shown]

@@ -34,7 +34,7 @@ from .errors import (
     table_operation,
 )
 from .sizing import ITEM_LIMIT, REGION_BUDGET, appended_size, item_size
-from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus, TileState
+from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus, TileState
 
 REGION_REQUEST_TABLE_ENV = "REGION_REQUEST_TABLE"
 
@@ -109,7 +109,7 @@ def check_region_item(item: Any) -> Tuple[str, str]:
 
 def is_non_terminal() -> Condition:
     """The stored region has a status and it is not an outcome."""
-    return RegionRequestItem.region_status.is_in(*(s.value for s in NON_TERMINAL_STATUSES))
+    return RegionRequestItem.region_status.is_in(*sorted(NON_TERMINAL_VALUES))
 
 
 def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[List[Action], Condition]:
@@ -160,8 +160,13 @@ def tiles_to_process(region_item: Optional[RegionRequestItem], tiles: Iterable[A
     tiles that failed before are processed again, tiles that succeeded are not. ``tiles`` is
     every tile of the region in processing order; the order is kept and each tile given once.
     """
-    done = {_tile_key(tile) for tile in (region_item.succeeded_tiles or [])} if region_item else set()
-    return [tile for tile in unique_tiles(tiles) if _tile_key(tile) not in done]
+    return _unrecorded(region_item.succeeded_tiles if region_item else None, unique_tiles(tiles))
+
+
+def _unrecorded(recorded: Optional[List[Box]], tiles: List[Box]) -> List[Box]:
+    """The tiles of ``tiles`` not in ``recorded``, in order."""
+    seen = {_tile_key(tile) for tile in recorded or []}
+    return [tile for tile in tiles if _tile_key(tile) not in seen]
 
 
 def _tile_key(tile: Box) -> Tuple[Tuple[int, ...], ...]:
@@ -245,7 +250,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def running_region(self, key: Dict[str, str], operation: str) -> RegionRequestItem:
         """The stored region, which must exist and not have an outcome yet."""
         stored = self.existing(key, operation, CompleteRegionException)
-        if stored.region_status in {s.value for s in TERMINAL_STATUSES}:
+        if stored.region_status in TERMINAL_VALUES:
             raise self.error(RegionAlreadyCompleteError, operation, key,
                              f"region already complete ({stored.region_status})", item=stored)
         if stored.region_status is None:
@@ -324,9 +329,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             # write on condition that the list has not changed since.
             if stored is None:
                 stored = self.existing(key, operation, UpdateRegionException)
-            recorded = getattr(stored, tile_lists(tile_state)[0].attr_name) or []
-            seen = {_tile_key(tile) for tile in recorded}
-            new = [tile for tile in pending if _tile_key(tile) not in seen]
+            new = _unrecorded(getattr(stored, tile_lists(tile_state)[0].attr_name), pending)
             if not new:
                 return stored
             self._check_room(key, stored, new, operation)

@@ -23,6 +23,9 @@ class RequestStatus(str, Enum):
 
 TERMINAL_STATUSES = frozenset({RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED})
 NON_TERMINAL_STATUSES = frozenset(set(RequestStatus) - TERMINAL_STATUSES)
+#: The same, as the text stored in ``region_status``.
+TERMINAL_VALUES = frozenset(status.value for status in TERMINAL_STATUSES)
+NON_TERMINAL_VALUES = frozenset(status.value for status in NON_TERMINAL_STATUSES)
 
 
 class TileState(str, Enum):

@@ -25,7 +25,7 @@ from .region_request_table import (
     completion,
     terminal_status,
 )
-from .status import NON_TERMINAL_STATUSES, TERMINAL_STATUSES, RequestStatus
+from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -53,7 +53,7 @@ def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action
 
 def _running_copy(item: RegionRequestItem) -> bool:
     """Whether ``item`` carries a stored region's running state (status and start time)."""
-    return item.start_time is not None and item.region_status in {s.value for s in NON_TERMINAL_STATUSES}
+    return item.start_time is not None and item.region_status in NON_TERMINAL_VALUES
 
 
 def complete_region(
@@ -85,7 +85,7 @@ def complete_region(
     for attempt in range(MAX_ATTEMPTS):
         if stored is None:
             stored = region_table.existing(region_key, OPERATION, CompleteRegionException)
-        if stored.region_status in {s.value for s in TERMINAL_STATUSES}:
+        if stored.region_status in TERMINAL_VALUES:
             logger.debug("%s %s: already %s, nothing to count", OPERATION, region_key, stored.region_status)
             return job_table.existing(job_key, OPERATION, CompleteRegionException)
         if stored.region_status is None:
