@@ -8,20 +8,17 @@ model, so only the attributes a method means to change are ever sent.
 """
 
 import functools
-import json
 import logging
 import os
 import random
 import re
 import time
 import uuid
-from enum import Enum
-from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Set, Tuple, Type, TypeVar, cast
+from typing import Any, Dict, Generic, Iterable, Mapping, Optional, Set, Tuple, Type, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError
-from pynamodb.attributes import ListAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -105,7 +102,8 @@ class BoundTable(Generic[M]):
 
     def instance(self, key: Mapping[str, str]) -> M:
         """A key-only instance of the bound model: the target of an update."""
-        return self.model(*self.key_values(key))
+        model: Any = self.model  # (PynamoDB types the keyword arguments narrowly)
+        return cast(M, model(**key))
 
     def error(
         self,
@@ -127,6 +125,8 @@ class BoundTable(Generic[M]):
             return self.model.get(hash_key, range_key, consistent_read=True)
         except self.model.DoesNotExist:
             return None
+        except AttributeDeserializationError as exc:
+            raise self.error(error, operation, key, f"the stored item cannot be read: {exc}") from exc
         except (PynamoDBException, BotoCoreError) as exc:
             raise self.error(error, operation, key, describe_failure(exc)) from exc
 
@@ -174,6 +174,8 @@ class BoundTable(Generic[M]):
                 raise self.error(error, operation, key, describe_failure(exc)) from exc
             except BotoCoreError as exc:
                 raise self.error(error, operation, key, describe_failure(exc)) from exc
+            except AttributeDeserializationError as exc:
+                raise self.error(error, operation, key, f"written, but the stored item cannot be read: {exc}") from exc
             logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
             return instance
         raise AssertionError("unreachable")  # pragma: no cover
@@ -249,51 +251,3 @@ def is_retryable_cancellation(exc: TransactWriteError, reasons: Set[str]) -> boo
         return True
     return exc.cause_response_code == "TransactionCanceledException" and bool(reasons) \
         and reasons <= {"TransactionConflict", "ThrottlingError"}
-
-
-def settable(item: Model, exclude: Iterable[str]) -> Dict[str, Any]:
-    """The attributes set on ``item`` (not ``None``), except those in ``exclude``."""
-    skip = set(exclude)
-    return {name: value for name, value in item.attribute_values.items() if value is not None and name not in skip}
-
-
-def set_actions(model: Type[Model], values: Mapping[str, Any]) -> List[Action]:
-    """A ``set`` action for each attribute in ``values``."""
-    attributes = model.get_attributes()
-    return [attributes[name].set(value) for name, value in values.items()]
-
-
-def attributes_from(model: Type[Model], source: Any) -> Dict[str, Any]:
-    """The model's attributes read off any object that carries them by name.
-
-    Text attributes given other values are stored as text (enums by value; lists, tuples
-    and dicts as JSON; anything else with ``str``); tuples in list attributes become lists.
-    """
-    values: Dict[str, Any] = {}
-    for name, attr in model.get_attributes().items():
-        value = getattr(source, name, None)
-        if value is None:
-            continue
-        if isinstance(attr, UnicodeAttribute):
-            value = as_text(value)
-        elif isinstance(attr, ListAttribute):
-            value = _as_lists(value)
-        values[name] = value
-    return values
-
-
-def as_text(value: Any) -> str:
-    """``value`` as the text a string attribute stores."""
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
-def _as_lists(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_as_lists(v) for v in value]
-    return value

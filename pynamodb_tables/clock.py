@@ -4,6 +4,7 @@ Times (``start_time``, ``end_time``, ``last_updated_time``) are epoch millisecon
 ``expire_time`` is epoch seconds and ``processing_duration`` is whole seconds.
 """
 
+import math
 import os
 import time
 from datetime import datetime, timezone
@@ -13,6 +14,8 @@ from .errors import ConfigurationError
 TTL_DAYS_ENV = "DDB_TTL_IN_DAYS"
 DEFAULT_TTL_DAYS = 1.0
 SECONDS_PER_DAY = 86_400
+#: Longest time to live accepted: a hundred years (much more cannot be stored as a datetime).
+MAX_TTL_DAYS = 36_500
 
 
 def now_ms() -> int:
@@ -29,8 +32,9 @@ def ttl_days() -> float:
         days = float(raw)
     except ValueError:
         raise ConfigurationError(f"{TTL_DAYS_ENV} must be a number of days, got {raw!r}") from None
-    if days <= 0:
-        raise ConfigurationError(f"{TTL_DAYS_ENV} must be positive, got {raw!r}")
+    if not math.isfinite(days) or days <= 0 or days > MAX_TTL_DAYS:
+        raise ConfigurationError(f"{TTL_DAYS_ENV} must be a number of days above 0 and at most {MAX_TTL_DAYS}, "
+                                 f"got {raw!r}")
     return days
 
 

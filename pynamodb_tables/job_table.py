@@ -1,12 +1,12 @@
 """The job table: one item per image, counting the outcomes of its regions."""
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.models import Model
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
 from . import clock, validation
-from .base_table import BoundTable, ConditionNotMet, attributes_from, set_actions, settable
+from .attributes import ExpireTimeAttribute
+from .base_table import BoundTable, ConditionNotMet
 from .errors import (
     CompleteRegionException,
     EndImageException,
@@ -20,12 +20,18 @@ from .errors import (
     located,
     table_operation,
 )
+from .items import SeedItem, attributes_from, copy_stored, set_actions, settable
 
 JOB_TABLE_ENV = "JOB_TABLE"
 
 
-class JobItem(Model):
+class JobItem(SeedItem):
     """An image job. Times are epoch ms, ``expire_time`` epoch s, ``processing_duration`` s."""
+
+    seed_order = ("image_id", "job_id", "image_url", "image_read_role", "model_invoke_mode", "start_time",
+                  "expire_time", "end_time", "region_success", "region_error", "region_count", "width", "height",
+                  "extents", "tile_size", "tile_overlap", "model_name", "outputs", "processing_duration",
+                  "feature_properties", "feature_distillation_option", "roi_wkt")
 
     image_id = UnicodeAttribute(hash_key=True)
     job_id = UnicodeAttribute(null=True)
@@ -33,7 +39,7 @@ class JobItem(Model):
     image_read_role = UnicodeAttribute(null=True)
     model_invoke_mode = UnicodeAttribute(null=True)
     start_time = NumberAttribute(null=True)
-    expire_time = TTLAttribute(null=True)
+    expire_time = ExpireTimeAttribute(null=True)
     end_time = NumberAttribute(null=True)
     region_success = NumberAttribute(null=True)
     region_error = NumberAttribute(null=True)
@@ -86,10 +92,10 @@ class JobTable(BoundTable[JobItem]):
         was already started; nothing changes then.
         """
         operation = "start_image_request"
-        validation.item_types(image_request_item, JobItem)
-        key = self.key(validation.require_key(image_request_item.image_id, "image_id"))
+        given = job_values(image_request_item)
+        key = self.key(given["image_id"])
         now = clock.now_ms()
-        values = settable(image_request_item, exclude=(*self.key_names, "end_time"))
+        values = settable(given, exclude=(*self.key_names, "end_time"))
         values.update(
             start_time=now,
             expire_time=clock.expire_time(now),
@@ -98,12 +104,14 @@ class JobTable(BoundTable[JobItem]):
             region_error=0,
         )
         try:
-            return self.transition(key, set_actions(JobItem, values), JobItem.image_id.does_not_exist(),
-                                   operation=operation, error=StartImageException)
+            stored = self.transition(key, set_actions(JobItem, values), JobItem.image_id.does_not_exist(),
+                                     operation=operation, error=StartImageException)
         except ConditionNotMet as refused:
-            stored = self.read(key, operation=operation, error=StartImageException)
+            existing = self.read(key, operation=operation, error=StartImageException)
             raise self.error(ImageRequestExistsError, operation, key, "image request already started",
-                             item=stored) from refused.__cause__
+                             item=existing) from refused.__cause__
+        copy_stored(image_request_item, stored)
+        return stored
 
     @table_operation
     def complete_region_request(self, image_id: str, error: bool) -> JobItem:
@@ -123,14 +131,14 @@ class JobTable(BoundTable[JobItem]):
     def is_image_request_complete(image_request_item: JobItem) -> bool:
         """Whether every expected region has an outcome: ``region_success + region_error >= region_count``."""
         with located("is_image_request_complete"):
-            validation.item_types(image_request_item, JobItem)
-        counts = {name: getattr(image_request_item, name) for name in (*COUNTERS, "region_count")}
-        unset = [name for name, value in counts.items() if value is None]
+            given = validation.item_values(image_request_item, JobItem)
+        counts: Dict[str, int] = {name: given[name] for name in (*COUNTERS, "region_count") if name in given}
+        unset = [name for name in (*COUNTERS, "region_count") if name not in counts]
         if unset:
             raise IsImageCompleteException(
                 f"cannot tell whether the image is complete: {', '.join(unset)} unset",
                 operation="is_image_request_complete",
-                key={"image_id": image_request_item.image_id},
+                key={"image_id": given.get("image_id")},
             )
         return bool(counts["region_success"] + counts["region_error"] >= counts["region_count"])
 
@@ -174,10 +182,15 @@ class JobTable(BoundTable[JobItem]):
         roll them back. Once the job has ended its ``processing_duration`` is kept.
         """
         operation = "update_image_request"
-        validation.item_types(image_request_item, JobItem)
-        key = self.key(validation.require_key(image_request_item.image_id, "image_id"))
-        values = settable(image_request_item, exclude=(*self.key_names, *COUNTERS, "end_time", "processing_duration"))
-        start_time = image_request_item.start_time
+        given = job_values(image_request_item)
+        key = self.key(given["image_id"])
+        stored = self._update(key, given, operation)
+        copy_stored(image_request_item, stored)
+        return stored
+
+    def _update(self, key: Dict[str, str], given: Dict[str, Any], operation: str) -> JobItem:
+        values = settable(given, exclude=(*self.key_names, *COUNTERS, "end_time", "processing_duration"))
+        start_time = given.get("start_time")
         if start_time is None:
             start_time = self.existing(key, operation, UpdateImageException).start_time
         if start_time is not None:
@@ -199,6 +212,13 @@ class JobTable(BoundTable[JobItem]):
     @staticmethod
     def get_processing_duration(start_time_ms: int) -> int:
         """Whole seconds since ``start_time_ms`` (epoch milliseconds)."""
-        if not isinstance(start_time_ms, int) or isinstance(start_time_ms, bool):
-            raise InvalidRequestError(f"start_time_ms must be an int of epoch milliseconds, got {start_time_ms!r}")
-        return clock.duration_s(start_time_ms, clock.now_ms())
+        with located("get_processing_duration"):
+            start = validation.integer(start_time_ms, "start_time_ms (epoch milliseconds)")
+        return clock.duration_s(start, clock.now_ms())
+
+
+def job_values(item: Any) -> Dict[str, Any]:
+    """The set attributes of a job item, normalised; its ``image_id`` must be a usable key."""
+    values = validation.item_values(item, JobItem)
+    values["image_id"] = validation.require_key(item.image_id, "image_id")
+    return values

@@ -1,27 +1,20 @@
 """The region request table: one item per region of an image, with its tiles and outcome."""
 
+import copy
 import functools
 import operator
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 from botocore.exceptions import BotoCoreError
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Value
 from pynamodb.expressions.update import Action
-from pynamodb.models import Model
 
 from . import clock, validation
-from .attributes import Box, BoxAttribute, IntPairAttribute, TileListAttribute
-from .base_table import (
-    BoundTable,
-    ConditionNotMet,
-    attributes_from,
-    describe_failure,
-    set_actions,
-    settable,
-)
+from .attributes import Box, BoxAttribute, ExpireTimeAttribute, IntPairAttribute, TileListAttribute
+from .base_table import BoundTable, ConditionNotMet, describe_failure
 from .errors import (
     CompleteRegionException,
     GetRegionRequestItemException,
@@ -33,6 +26,7 @@ from .errors import (
     UpdateRegionException,
     table_operation,
 )
+from .items import SeedItem, attributes_from, copy_stored, set_actions, settable
 from .sizing import ITEM_LIMIT, REGION_BUDGET, appended_size, item_size
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus, TileState
 
@@ -50,8 +44,13 @@ SHORT_LIST = 5000
 MAX_ATTEMPTS = 5
 
 
-class RegionRequestItem(Model):
+class RegionRequestItem(SeedItem):
     """A region of an image job. Times are epoch ms, ``expire_time`` epoch s, durations s."""
+
+    seed_order = ("region_id", "image_id", "job_id", "start_time", "last_updated_time", "end_time", "expire_time",
+                  "image_read_role", "processing_duration", "message", "region_status", "total_tiles",
+                  "failed_tiles", "failed_tile_count", "succeeded_tiles", "succeeded_tile_count", "region_bounds",
+                  "region_retry_count", "tile_compression", "tile_format", "tile_overlap", "tile_size")
 
     image_id = UnicodeAttribute(hash_key=True)
     region_id = UnicodeAttribute(range_key=True)
@@ -59,7 +58,7 @@ class RegionRequestItem(Model):
     start_time = NumberAttribute(null=True)
     last_updated_time = NumberAttribute(null=True)
     end_time = NumberAttribute(null=True)
-    expire_time = TTLAttribute(null=True)
+    expire_time = ExpireTimeAttribute(null=True)
     image_read_role = UnicodeAttribute(null=True)
     processing_duration = NumberAttribute(null=True)
     message = UnicodeAttribute(null=True)
@@ -88,23 +87,24 @@ LIFECYCLE_ATTRIBUTES = ("region_status", "region_retry_count", "start_time", "en
                         "processing_duration", "last_updated_time")
 
 
+def region_values(item: Any) -> Dict[str, Any]:
+    """The set attributes of a region item, normalised and checked (keys, bounds, tile size, status)."""
+    error = InvalidRegionRequestException
+    values = validation.item_values(item, RegionRequestItem, error)
+    values["image_id"] = validation.require_key(item.image_id, "image_id", error)
+    values["region_id"] = validation.require_key(item.region_id, "region_id", error,
+                                                 max_bytes=validation.RANGE_KEY_MAX_BYTES)
+    if "tile_size" in values:
+        values["tile_size"] = validation.pair(values["tile_size"], "tile_size", minimum=1, error=error)
+    if "region_status" in values:
+        values["region_status"] = validation.status(values["region_status"], error).value
+    return values
+
+
 def check_region_item(item: Any) -> Tuple[str, str]:
     """Validate a region item; returns its ``(image_id, region_id)``."""
-    error = InvalidRegionRequestException
-    validation.item_types(item, RegionRequestItem, error)
-    image_id = validation.require_key(item.image_id, "image_id", error)
-    region_id = validation.require_key(item.region_id, "region_id", error)
-    if item.region_bounds is not None:
-        validation.box(item.region_bounds, "region_bounds", error)
-    if item.tile_size is not None:
-        validation.pair(item.tile_size, "tile_size", minimum=1, error=error)
-    if item.region_status is not None:
-        validation.status(item.region_status, error)
-    for name in ("total_tiles", "region_retry_count", "succeeded_tile_count", "failed_tile_count"):
-        value = getattr(item, name)
-        if value is not None and value < 0:
-            raise error(f"{name} must be >= 0, got {value!r}")
-    return image_id, region_id
+    values = region_values(item)
+    return values["image_id"], values["region_id"]
 
 
 def is_non_terminal() -> Condition:
@@ -112,20 +112,88 @@ def is_non_terminal() -> Condition:
     return RegionRequestItem.region_status.is_in(*sorted(NON_TERMINAL_VALUES))
 
 
-def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[List[Action], Condition]:
-    """The actions and condition that move ``stored`` to ``region_status``.
+def length(tile_list: TileListAttribute) -> Any:
+    """The stored list's length, as an operand of a condition."""
+    return size(tile_list)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
+
+
+def _empty(tile_list: TileListAttribute) -> Condition:
+    return cast(Condition, tile_list.does_not_exist() | (length(tile_list) == 0))
+
+
+def is_new_or_untouched() -> Condition:
+    """No region yet, or one without an outcome and without any tile (queued, then picked up)."""
+    item = RegionRequestItem
+    untouched = ((item.region_status.does_not_exist() | is_non_terminal())
+                 & _empty(item.succeeded_tiles) & _empty(item.failed_tiles))
+    return cast(Condition, item.region_id.does_not_exist() | untouched)
+
+
+def was_worked_on(stored: RegionRequestItem) -> bool:
+    """Whether a start of ``stored`` is a retry: it has an outcome or any tile."""
+    return stored.region_status in TERMINAL_VALUES or bool(stored.succeeded_tiles) or bool(stored.failed_tiles)
+
+
+def same_attempt(stored: RegionRequestItem) -> Condition:
+    """The region is still as ``stored`` saw it: same status, start and end, and not ``SUCCESS``."""
+    item = RegionRequestItem
+    status = item.region_status.does_not_exist() if stored.region_status is None \
+        else item.region_status == stored.region_status
+    return cast(Condition, item.region_id.exists() & status & (item.region_status != RequestStatus.SUCCESS.value)
+                & _still(item.start_time, stored.start_time) & _still(item.end_time, stored.end_time))
+
+
+def start_actions(values: Dict[str, Any], now: int, *, restart: bool) -> List[Action]:
+    """What a start writes: the item's attributes, fresh times and status ``STARTED``.
+
+    A restart counts a retry and clears the failed tiles; any start keeps the succeeded tiles.
+    """
+    item = RegionRequestItem
+    fresh = dict(values, start_time=now, last_updated_time=now, expire_time=clock.expire_time(now),
+                 region_status=RequestStatus.STARTED.value, processing_duration=0)
+    if restart:
+        fresh.update(failed_tiles=[], failed_tile_count=0)
+    retry_count = (item.region_retry_count | 0) + 1 if restart else item.region_retry_count | 0
+    actions = [*set_actions(item, fresh), item.region_retry_count.set(retry_count),
+               item.succeeded_tiles.set(item.succeeded_tiles | []),
+               item.succeeded_tile_count.set(item.succeeded_tile_count | 0)]
+    if not restart:
+        actions += [item.failed_tiles.set(item.failed_tiles | []),
+                    item.failed_tile_count.set(item.failed_tile_count | 0)]
+    return actions
+
+
+def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[Dict[str, Any], Condition]:
+    """The values and condition that move ``stored`` to ``region_status``.
 
     The condition holds only while the region is still running the attempt that was read
-    (same ``start_time`` and ``end_time``), so the write cannot land twice or on a later attempt.
+    (same ``start_time`` and ``end_time``) with the same tiles, so the write cannot land twice
+    or on a later attempt, and the region it leaves is ``stored`` with these values.
     """
     now = clock.now_ms()
-    actions = set_actions(RegionRequestItem, {"region_status": region_status.value, "end_time": now,
-                                              "last_updated_time": now})
+    values: Dict[str, Any] = {"region_status": region_status.value, "end_time": now, "last_updated_time": now}
     if stored.start_time is not None:
-        actions.append(RegionRequestItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
-    condition = (is_non_terminal() & _still(RegionRequestItem.start_time, stored.start_time)
-                 & _still(RegionRequestItem.end_time, stored.end_time))
-    return actions, condition
+        values["processing_duration"] = clock.duration_s(int(stored.start_time), now)
+    item = RegionRequestItem
+    condition = (is_non_terminal() & _still(item.start_time, stored.start_time) & _still(item.end_time, stored.end_time)
+                 & _same_length(item.succeeded_tiles, stored.succeeded_tiles)
+                 & _same_length(item.failed_tiles, stored.failed_tiles))
+    return values, condition
+
+
+def _same_length(tile_list: TileListAttribute, stored: Optional[List[Box]]) -> Condition:
+    """``tile_list`` holds as many tiles as ``stored`` (lists only grow within an attempt)."""
+    if not stored:
+        return _empty(tile_list)
+    return cast(Condition, length(tile_list) == len(stored))
+
+
+def with_values(stored: RegionRequestItem, values: Dict[str, Any]) -> RegionRequestItem:
+    """A copy of ``stored`` with ``values`` set: the region a write of ``values`` left."""
+    result = type(stored)(**copy.deepcopy(stored.attribute_values))
+    for name, value in values.items():
+        setattr(result, name, value)
+    return result
 
 
 def _still(attribute: NumberAttribute, value: Optional[float]) -> Condition:
@@ -185,46 +253,50 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
 
     @table_operation
     def start_region_request(self, region_request_item: RegionRequestItem) -> RegionRequestItem:
-        """Start a region, or restart one that has not succeeded, in one write.
+        """Start a region, or restart one that has not succeeded.
 
-        A new region starts with status ``STARTED``, retry count 0 and no tiles. A region
-        seen before (a retry or redrive) gets its retry count up by one and status
-        ``STARTED``; its succeeded tiles and count are kept, its failed tiles cleared. A
+        A new region starts with status ``STARTED``, retry count 0 and no tiles. A region with
+        an outcome or any tile (a retry or redrive) is restarted: retry count up by one, status
+        ``STARTED``, succeeded tiles and count kept, failed tiles cleared. A region only queued
+        and then picked up (no outcome, no tile) starts again without counting a retry. A
         ``SUCCESS`` region is left as it is: :class:`RegionAlreadyCompleteError` with ``.item``.
         """
         operation = "start_region_request"
-        key = self.key(*check_region_item(region_request_item))
-        item = RegionRequestItem
-        values = settable(region_request_item, exclude=(*self.key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
-        may_start = (item.region_id.does_not_exist() | item.region_status.does_not_exist()
-                     | (item.region_status != RequestStatus.SUCCESS.value))
+        given = region_values(region_request_item)
+        key = self.key(given["image_id"], given["region_id"])
+        values = settable(given, exclude=(*self.key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
+        stored = self._start(key, values, operation)
+        copy_stored(region_request_item, stored)
+        return stored
+
+    def _start(self, key: Dict[str, str], values: Dict[str, Any], operation: str) -> RegionRequestItem:
+        """New or untouched regions take one plain write, which is safe to apply again (it sets the
+        same values, and only while no tile is recorded). Restarts are single-item transactions
+        conditioned on the attempt they saw, so a retried restart is never applied twice."""
         for _ in range(MAX_ATTEMPTS):
             now = clock.now_ms()
-            values.update(start_time=now, last_updated_time=now, expire_time=clock.expire_time(now),
-                          region_status=RequestStatus.STARTED.value, processing_duration=0,
-                          failed_tiles=[], failed_tile_count=0)
-            actions = [
-                *set_actions(item, values),
-                item.region_retry_count.set((item.region_retry_count | -1) + 1),  # 0 when new, else +1
-                item.succeeded_tiles.set(item.succeeded_tiles | []),
-                item.succeeded_tile_count.set(item.succeeded_tile_count | 0),
-            ]
-            # The hot path stays one plain write (a transaction would double its cost and need
-            # a read): a botocore retry of this very write, whose answer was lost, is refused by
-            # its own start_time and recognised below, so it neither counts a second retry nor fails.
-            not_this_start = item.start_time.does_not_exist() | (item.start_time != now)
             try:
-                return self.write(key, actions, may_start & not_this_start, operation=operation,
-                                  error=StartRegionException)
+                return self.write(key, start_actions(values, now, restart=False), is_new_or_untouched(),
+                                  operation=operation, error=StartRegionException)
             except ConditionNotMet as refused:
-                stored = self.read(key, operation=operation, error=StartRegionException)
-                if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
-                    raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
-                                     item=stored) from refused.__cause__
-                if stored is not None and stored.start_time == now:
-                    return stored  # this start (or a duplicate in the same millisecond) landed
-                # Another start in the same millisecond, then another since: start again.
-        raise self.error(StartRegionException, operation, key, "region kept restarting; gave up")
+                cause = refused.__cause__
+            stored = self.read(key, operation=operation, error=StartRegionException)
+            if stored is None:
+                continue  # deleted in between: start it anew
+            if stored.region_status == RequestStatus.SUCCESS.value:
+                raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
+                                 item=stored) from cause
+            if stored.start_time == now:
+                return stored  # this start landed (its answer was lost) and tiles were recorded since
+            if not was_worked_on(stored):
+                continue  # changed back and forth in between: look again
+            now = max(clock.now_ms(), int(stored.start_time or 0))  # start times never go back
+            try:
+                return self.transition(key, start_actions(values, now, restart=True), same_attempt(stored),
+                                       operation=operation, error=StartRegionException)
+            except ConditionNotMet:
+                continue  # another start or a completion in between: look again
+        raise self.error(StartRegionException, operation, key, "region kept changing while starting; gave up")
 
     @table_operation
     def complete_region_request(
@@ -240,11 +312,14 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         outcome = terminal_status(region_status)
         for _ in range(MAX_ATTEMPTS):
             stored = self.running_region(key, operation)
-            actions, condition = completion(stored, outcome)
+            values, condition = completion(stored, outcome)
             try:
-                return self.transition(key, actions, condition, operation=operation, error=CompleteRegionException)
+                completed = self.transition(key, set_actions(RegionRequestItem, values), condition, operation=operation,
+                                            error=CompleteRegionException)
             except ConditionNotMet:
                 continue  # changed since read: read again; a finished region ends the loop
+            copy_stored(region_request_item, completed)
+            return completed
         raise self.error(CompleteRegionException, operation, key, "region kept changing while completing")
 
     def running_region(self, key: Dict[str, str], operation: str) -> RegionRequestItem:
@@ -266,9 +341,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         while the stored region is running: a stale copy cannot reopen a finished region.
         """
         operation = "update_region_request"
-        key = self.key(*check_region_item(region_request_item))
-        values = settable(region_request_item, exclude=(*self.key_names, *TILE_ATTRIBUTES,
-                                                        "region_retry_count", "end_time"))
+        given = region_values(region_request_item)
+        key = self.key(given["image_id"], given["region_id"])
+        values = settable(given, exclude=(*self.key_names, *TILE_ATTRIBUTES, "region_retry_count", "end_time"))
         values["last_updated_time"] = clock.now_ms()
         condition = RegionRequestItem.region_id.exists()
         if "region_status" in values:
@@ -279,13 +354,15 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             values["region_status"] = status.value
             condition &= is_non_terminal()
         try:
-            return self.write(key, set_actions(RegionRequestItem, values), condition, operation=operation,
-                              error=UpdateRegionException)
+            updated = self.write(key, set_actions(RegionRequestItem, values), condition, operation=operation,
+                                 error=UpdateRegionException)
         except ConditionNotMet as refused:
             stored = self.existing(key, operation, UpdateRegionException, refused.__cause__)
             raise self.error(UpdateRegionException, operation, key,
                              f"region already complete ({stored.region_status}); status not changed",
                              item=stored) from refused.__cause__
+        copy_stored(region_request_item, updated)
+        return updated
 
     @table_operation
     def get_region_request(self, region_id: str, image_id: str) -> Optional[RegionRequestItem]:
@@ -368,7 +445,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         recorded = functools.reduce(
             operator.or_, (tile_list.contains(Value(each, attribute=BoxAttribute())) for each in tiles))
         short = functools.reduce(operator.and_, (
-            each.does_not_exist() | (size(each) < SHORT_LIST)  # type: ignore[no-untyped-call]
+            each.does_not_exist() | (length(each) < SHORT_LIST)
             for each in (RegionRequestItem.succeeded_tiles, RegionRequestItem.failed_tiles)))
         condition = RegionRequestItem.region_id.exists() & short & ~recorded
         return self._write_tiles(key, self._tile_actions(tiles, state), condition, operation)
@@ -382,9 +459,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         the list in between cannot pass for it.
         """
         tile_list = tile_lists(state)[0]
-        length = len(getattr(stored, tile_list.attr_name) or [])
-        length_now = size(tile_list)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
-        unchanged = (length_now == length) if length else (tile_list.does_not_exist() | (length_now == 0))
+        unchanged = _same_length(tile_list, getattr(stored, tile_list.attr_name))
         condition = (RegionRequestItem.region_id.exists() & unchanged
                      & _still(RegionRequestItem.start_time, stored.start_time))
         return self._write_tiles(key, self._tile_actions(tiles, state), condition, operation)
@@ -408,6 +483,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         key = self.key(validation.require_key(image_id, "image_id"))
         try:
             return list(self.model.query(image_id, consistent_read=True))
+        except AttributeDeserializationError as exc:
+            raise self.error(GetRegionRequestItemException, "list_regions", key,
+                             f"a stored region cannot be read: {exc}") from exc
         except (PynamoDBException, BotoCoreError) as exc:
             raise self.error(GetRegionRequestItemException, "list_regions", key, describe_failure(exc)) from exc
 

@@ -17,6 +17,7 @@ from .base_table import (
     transaction_connection,
 )
 from .errors import CompleteRegionException, InvalidRequestError, located
+from .items import copy_stored, set_actions
 from .job_table import JobItem, JobTable
 from .region_request_table import (
     RegionRequestItem,
@@ -24,6 +25,7 @@ from .region_request_table import (
     check_region_item,
     completion,
     terminal_status,
+    with_values,
 )
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
 
@@ -87,11 +89,13 @@ def complete_region(
             stored = region_table.existing(region_key, OPERATION, CompleteRegionException)
         if stored.region_status in TERMINAL_VALUES:
             logger.debug("%s %s: already %s, nothing to count", OPERATION, region_key, stored.region_status)
+            copy_stored(region_item, stored)
             return job_table.existing(job_key, OPERATION, CompleteRegionException)
         if stored.region_status is None:
             raise region_table.error(CompleteRegionException, OPERATION, region_key, "region was never started")
 
-        region_actions, region_condition = completion(stored, outcome)
+        region_values, region_condition = completion(stored, outcome)
+        region_actions = set_actions(RegionRequestItem, region_values)
         counted_before = stored.end_time is not None
         job_actions = counter_actions(outcome, counted_before)
         job_condition = JobItem.image_id.exists()
@@ -124,6 +128,7 @@ def complete_region(
         except (PynamoDBException, BotoCoreError) as exc:
             raise region_table.error(CompleteRegionException, OPERATION, region_key, describe_failure(exc)) from exc
         logger.debug("%s %s: %s counted", OPERATION, region_key, outcome.value)
+        copy_stored(region_item, with_values(stored, region_values))
         return job_table.existing(job_key, OPERATION, CompleteRegionException)
     raise region_table.error(CompleteRegionException, OPERATION, region_key,
                              f"region kept changing: gave up after {MAX_ATTEMPTS} transactions")

@@ -1,11 +1,18 @@
-"""Checks on caller input, run before anything is written.
+"""The one normalisation step for caller input, run before anything is written.
 
-Each check returns the value in the form the tables store (lists, enum members) or raises
-an :class:`~pynamodb_tables.errors.InvalidRequestError` subclass naming what was wrong.
+Values are taken in the forms callers use and returned in the plain forms the tables store:
+tuples become lists (at any depth), integral ``Decimal``s and any ``numbers.Integral``
+(numpy integers included) become ``int``, enums become their value (a status or tile state
+only where it is a valid one), ``str`` subclasses become ``str``. Anything else raises an
+:class:`~pynamodb_tables.errors.InvalidRequestError` subclass naming what was wrong, so that
+nothing is ever stored in a form that a later read cannot load.
 """
 
-from datetime import datetime
-from typing import Any, Optional, Type
+import numbers
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Dict, List, Optional, Type, cast
 
 from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
@@ -14,32 +21,86 @@ from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttri
 from .errors import InvalidRequestError, InvalidTileError
 from .status import RequestStatus, TileState
 
+#: DynamoDB's limits on key values, in UTF-8 bytes.
+HASH_KEY_MAX_BYTES = 2048
+RANGE_KEY_MAX_BYTES = 1024
+#: DynamoDB numbers hold 38 significant digits.
+MAX_NUMBER = 10**38
+_STATUS_NAMES = ", ".join(RequestStatus.__members__)
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
 
 
-def require_key(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError) -> str:
-    """A key attribute must be a non-empty string."""
+def as_int(value: Any) -> Optional[int]:
+    """``value`` as an int if it is one (any ``numbers.Integral`` or an integral ``Decimal``; not a bool)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return None
+
+
+def integer(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError, *, minimum: int = 0) -> int:
+    """An int, at least ``minimum``."""
+    number = as_int(value)
+    if number is None:
+        raise error(f"{name} must be an int, got {_describe(value)}")
+    if number < minimum:
+        raise error(f"{name} must be >= {minimum}, got {value!r}")
+    if number >= MAX_NUMBER:
+        raise error(f"{name} is too large for DynamoDB (38 digits at most), got {value!r}")
+    return number
+
+
+def text(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError) -> str:
+    """A plain ``str`` that DynamoDB can store (valid UTF-8); an enum gives its value."""
+    if isinstance(value, Enum):
+        value = value.value
     if not isinstance(value, str):
-        raise error(f"{name} must be a non-empty string, got {type(value).__name__} {value!r}")
-    if not value.strip():
+        raise error(f"{name} must be a str, got {_describe(value)}")
+    plain = str.__str__(value)
+    try:
+        plain.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{name} is not valid UTF-8 (it holds a lone surrogate): {value!r}") from None
+    return plain
+
+
+def require_key(
+    value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError, *,
+    max_bytes: int = HASH_KEY_MAX_BYTES,
+) -> str:
+    """A key attribute: a non-empty, valid UTF-8 string within DynamoDB's key size."""
+    if not isinstance(value, str) or isinstance(value, Enum):
+        raise error(f"{name} must be a non-empty string, got {_describe(value)}")
+    key = text(value, name, error)
+    if not key.strip():
         raise error(f"{name} must be a non-empty string, got {value!r}")
-    return value
+    size = len(key.encode("utf-8"))
+    if size > max_bytes:
+        raise error(f"{name} is {size} bytes of UTF-8; DynamoDB allows {max_bytes}")
+    return key
+
+
+def _sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
 
 
 def pair(value: Any, name: str, *, minimum: int, error: Type[InvalidRequestError] = InvalidRequestError) -> Pair:
     """Two ints, each at least ``minimum``, as a list."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(_is_int(v) for v in value):
+    numbers_ = [as_int(each) for each in value] if _sequence(value) and len(value) == 2 else [None]
+    if any(each is None for each in numbers_):
         raise error(f"{name} must be two ints, got {value!r}")
-    if any(v < minimum for v in value):
+    if any(each < minimum for each in numbers_):  # type: ignore[operator]
         raise error(f"{name} values must be >= {minimum}, got {value!r}")
-    return [int(value[0]), int(value[1])]
+    return cast(Pair, numbers_)
 
 
 def box(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError) -> Box:
     """A pixel box ``[[x, y], [w, h]]`` with ``x, y >= 0`` and ``w, h > 0``, as lists."""
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
+    if not _sequence(value) or len(value) != 2:
         raise error(f"{name} must be [[x, y], [w, h]], got {value!r}")
     origin = pair(value[0], f"{name} origin [x, y]", minimum=0, error=error)
     size = pair(value[1], f"{name} size [w, h]", minimum=1, error=error)
@@ -51,51 +112,79 @@ def tile(value: Any) -> Box:
     return box(value, "tile", error=InvalidTileError)
 
 
+def tiles(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError) -> List[Box]:
+    """A list of tiles."""
+    if not _sequence(value):
+        raise error(f"{name} must be a list of tiles, got {value!r}")
+    return [box(each, f"{name} entry", error=error) for each in value]
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
 def status(value: Any, error: Type[InvalidRequestError] = InvalidRequestError) -> RequestStatus:
-    """A :class:`RequestStatus` member, from the member or its name."""
+    """A :class:`RequestStatus` from the member, its name, or any enum whose value is one."""
     if isinstance(value, RequestStatus):
         return value
-    if isinstance(value, str) and value in RequestStatus.__members__:
-        return RequestStatus[value]
-    names = ", ".join(RequestStatus.__members__)
-    raise error(f"unknown region status {value!r}; expected one of {names}")
+    raw = _enum_value(value)
+    if isinstance(raw, str) and not isinstance(raw, Enum) and str.__str__(raw) in RequestStatus.__members__:
+        return RequestStatus[str.__str__(raw)]
+    raise error(f"unknown region status {value!r}; expected one of {_STATUS_NAMES}")
 
 
 def tile_state(value: Any) -> TileState:
-    """A :class:`TileState` member, from the member or its value."""
+    """A :class:`TileState` from the member, its value, or any enum whose value is one."""
     if isinstance(value, TileState):
         return value
+    raw = _enum_value(value)
+    if isinstance(raw, str) and not isinstance(raw, Enum):
+        try:
+            return TileState(str.__str__(raw))
+        except ValueError:
+            pass
+    raise InvalidRequestError(f"unknown tile state {value!r}; expected 'succeeded' or 'failed'")
+
+
+def expire_time(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError) -> datetime:
+    """A TTL: a timezone-aware ``datetime``, or epoch seconds (the seed's form)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise error(f"{name} must be a timezone-aware datetime or epoch seconds, got {value!r}")
+        return value.astimezone(timezone.utc)
+    seconds = integer(value, name, error)
     try:
-        return TileState(value)
-    except ValueError:
-        raise InvalidRequestError(f"unknown tile state {value!r}; expected 'succeeded' or 'failed'") from None
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise error(f"{name} is not a usable epoch time in seconds: {value!r}") from None
 
 
-def item_types(
-    item: Model, expected: Type[Model], error: Type[InvalidRequestError] = InvalidRequestError
-) -> None:
-    """Every set attribute of ``item`` holds a value of its declared type."""
+def attribute_value(attr: Attribute[Any], name: str, value: Any, error: Type[InvalidRequestError]) -> Any:
+    """``value`` in the plain form ``attr`` stores."""
+    if isinstance(attr, TileListAttribute):
+        return tiles(value, name, error)
+    if isinstance(attr, BoxAttribute):
+        return box(value, name, error)
+    if isinstance(attr, IntPairAttribute):
+        return pair(value, name, minimum=0, error=error)
+    if isinstance(attr, TTLAttribute):
+        return expire_time(value, name, error)
+    if isinstance(attr, NumberAttribute):
+        return integer(value, name, error)
+    if isinstance(attr, UnicodeAttribute):
+        return text(value, name, error)
+    raise error(f"{name}: unsupported attribute type {type(attr).__name__}")  # pragma: no cover
+
+
+def item_values(
+    item: Any, expected: Type[Model], error: Type[InvalidRequestError] = InvalidRequestError
+) -> Dict[str, Any]:
+    """Every set attribute of ``item`` (an ``expected`` model), normalised; the item itself is not changed."""
     if not isinstance(item, expected):
         raise error(f"expected a {expected.__name__}, got {type(item).__name__}")
+    values: Dict[str, Any] = {}
     for name, attr in type(item).get_attributes().items():
-        value: Optional[Any] = item.attribute_values.get(name)
+        value = item.attribute_values.get(name)
         if value is not None:
-            _check_attribute(attr, name, value, error)
-
-
-def _check_attribute(attr: Attribute[Any], name: str, value: Any, error: Type[InvalidRequestError]) -> None:
-    if isinstance(attr, TileListAttribute):
-        if not isinstance(value, (list, tuple)):
-            raise error(f"{name} must be a list of tiles, got {value!r}")
-        for each in value:
-            box(each, f"{name} entry", error=error)
-    elif isinstance(attr, BoxAttribute):
-        box(value, name, error=error)
-    elif isinstance(attr, IntPairAttribute):
-        pair(value, name, minimum=0, error=error)
-    elif isinstance(attr, TTLAttribute) and not isinstance(value, datetime):
-        raise error(f"{name} must be a datetime, got {value!r}")
-    elif isinstance(attr, NumberAttribute) and not _is_int(value):
-        raise error(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    elif isinstance(attr, UnicodeAttribute) and not isinstance(value, str):
-        raise error(f"{name} must be a str, got {type(value).__name__} {value!r}")
+            values[name] = attribute_value(attr, name, value, error)
+    return values

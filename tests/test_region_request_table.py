@@ -78,22 +78,42 @@ class TestStartRegionRequest:
         assert (again.succeeded_tiles, again.succeeded_tile_count) == ([TILE_A], 1)
         assert (again.failed_tile_count, again.region_retry_count) == (0, 1)
 
-    def test_start_racing_starts_in_the_same_millisecond_still_starts(self, region_table, monkeypatch):
+    def test_restart_racing_another_restart_counts_both(self, region_table, monkeypatch):
         other = RegionRequestTable(region_table.table_name, host=region_table.host)
         real_read = region_table.read
         with freeze_time(T0) as clock:
-            region_table.start_region_request(region())  # another delivery's start, in this millisecond
+            region_table.start_region_request(region())
+            region_table.add_tile("img-1", "r-1", TILE_A, TileState.SUCCEEDED)
 
-            def read_after_yet_another_start(*args, **kwargs):
+            def read_after_another_restart(*args, **kwargs):
                 monkeypatch.setattr(region_table, "read", real_read)
                 clock.tick(timedelta(milliseconds=5))
-                other.start_region_request(region())  # and a third, after our refusal
+                other.start_region_request(region())  # another delivery restarts it, after our refusal
                 return real_read(*args, **kwargs)
 
-            monkeypatch.setattr(region_table, "read", read_after_yet_another_start)
+            monkeypatch.setattr(region_table, "read", read_after_another_restart)
             started = region_table.start_region_request(region())
         assert started.region_status == RequestStatus.STARTED
-        assert started.start_time == T0_MS + 5 and started.region_retry_count == 1
+        assert started.start_time == T0_MS + 5 and started.region_retry_count == 2
+        assert started.succeeded_tiles == [TILE_A]
+
+    def test_queued_then_picked_up_is_not_a_retry(self, region_table):
+        with freeze_time(T0) as clock:
+            queued = region_table.start_region_request(region())
+            clock.tick(timedelta(seconds=3))
+            picked = region_table.start_region_request(region())
+            clock.tick(timedelta(seconds=3))
+            redelivered = region_table.start_region_request(picked)
+        assert (queued.region_retry_count, picked.region_retry_count, redelivered.region_retry_count) == (0, 0, 0)
+        assert redelivered.start_time == T0_MS + 6_000
+        region_table.add_tile("img-1", "r-1", TILE_A, TileState.FAILED)
+        assert region_table.start_region_request(region()).region_retry_count == 1
+
+    def test_restart_after_an_untouched_restart_keeps_the_count(self, region_table):
+        item = region_table.start_region_request(region())
+        region_table.complete_region_request(item, RequestStatus.FAILED)
+        assert region_table.start_region_request(region()).region_retry_count == 1
+        assert region_table.start_region_request(region()).region_retry_count == 1  # redelivered before any work
 
     def test_success_region_is_never_restarted(self, backend, region_table):
         item = region_table.start_region_request(region())
@@ -172,7 +192,8 @@ class TestUpdateRegionRequest:
 
     def test_stale_copy_never_rolls_back_tiles_or_retry_count(self, region_table):
         stale = region_table.start_region_request(region())
-        region_table.start_region_request(region())
+        region_table.add_tile("img-1", "r-1", TILE_C, TileState.FAILED)
+        region_table.start_region_request(region())  # a retry: count 1, failed tiles cleared
         region_table.add_tiles("img-1", "r-1", [TILE_A, TILE_B], TileState.SUCCEEDED)
         region_table.add_tile("img-1", "r-1", TILE_C, TileState.FAILED)
         stale.message = "late"
@@ -184,7 +205,7 @@ class TestUpdateRegionRequest:
 
     def test_stale_status_never_reopens_a_finished_region(self, backend, region_table):
         stale = region_table.start_region_request(region())
-        region_table.complete_region_request(stale, RequestStatus.SUCCESS)
+        region_table.complete_region_request(region(), RequestStatus.SUCCESS)  # by another worker
         before = stored(backend, region_table)
         with pytest.raises(UpdateRegionException, match="already complete") as raised:
             region_table.update_region_request(stale)

@@ -1,5 +1,6 @@
 """Batched tile recording: add_tiles' writes, the item size limit, and the TileRecorder."""
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -193,10 +194,11 @@ class TestTileRecorder:
 
     def test_stale_copy_still_completes_correctly(self, job_table, region_table, region):
         job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        stale = RegionRequestItem(**copy.deepcopy(region.attribute_values))  # a copy from before the redrive
         complete_region(job_table, region_table, region, RequestStatus.FAILED)
         redriven = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))
-        assert region.region_status == "STARTED"  # the stale copy from before the redrive
-        job = complete_region(job_table, region_table, region, RequestStatus.SUCCESS)
+        assert stale.region_status == "STARTED"
+        job = complete_region(job_table, region_table, stale, RequestStatus.SUCCESS)
         assert (job.region_success, job.region_error) == (1, 0)
         assert complete_region(job_table, region_table, redriven, "FAILED").region_success == 1
 
