@@ -61,8 +61,9 @@ def copy_stored(target: Model, stored: Model) -> None:
 def attributes_from(model: Type[Model], source: Any) -> Dict[str, Any]:
     """The model's attributes read off any object that carries them by name.
 
-    Text attributes given other values are stored as text (enums by value; lists, tuples
-    and dicts as JSON; anything else with ``str``); tuples in list attributes become lists.
+    Text attributes given other values are stored as text, as the seed's items wrote them:
+    enums by value, lists and dicts as JSON, anything else (a tuple too: ``"(512, 512)"``) with
+    ``str``. Tuples in list attributes become lists.
     """
     values: Dict[str, Any] = {}
     for name, attr in model.get_attributes().items():
@@ -83,7 +84,7 @@ def as_text(value: Any) -> str:
         value = value.value
     if isinstance(value, str):
         return str.__str__(value)
-    if isinstance(value, (list, tuple, dict)):
+    if isinstance(value, (list, dict)):
         return json.dumps(value, default=str)
     return str(value)
 

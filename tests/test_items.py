@@ -82,7 +82,7 @@ def test_from_image_request_reads_plain_objects():
     )
     item = JobItem.from_image_request(request)
     assert (item.image_id, item.job_id, item.model_invoke_mode) == ("img", "job", "SM_ENDPOINT")
-    assert (item.tile_size, item.tile_overlap) == ("[512, 512]", "[32, 32]")
+    assert (item.tile_size, item.tile_overlap) == ("(512, 512)", "(32, 32)")  # str() of a tuple, as the seed
     assert item.outputs == '[{"type": "S3", "bucket": "b"}]'
     assert item.feature_distillation_option == '{"algo": "NMS"}'
     assert item.roi_wkt == "POLYGON ((0 0, 1 0, 1 1, 0 0))"
@@ -164,7 +164,7 @@ class TestTableBinding:
         assert client.meta.endpoint_url == "http://127.0.0.1:9"
         assert client.meta.region_name == "ap-south-1"
 
-    @pytest.mark.parametrize("days", ["zero", "0", "-1"])
+    @pytest.mark.parametrize("days", ["zero", "0", "-1", "nan", "inf", "-inf", "1e308", "1e10", "36501"])
     def test_bad_ttl_days(self, monkeypatch, days):
         from pynamodb_tables import clock
         monkeypatch.setenv("DDB_TTL_IN_DAYS", days)

@@ -7,6 +7,7 @@ from freezegun import freeze_time
 
 from pynamodb_tables import (
     CompleteRegionException,
+    ConfigurationError,
     EndImageException,
     GetImageRequestItemException,
     ImageAlreadyEndedError,
@@ -16,6 +17,7 @@ from pynamodb_tables import (
     JobItem,
     JobTable,
     PynamoDBTablesError,
+    RegionRequestItem,
     StartImageException,
     UpdateImageException,
 )
@@ -208,6 +210,9 @@ class TestBadInput:
         (JobItem(image_id="i", region_count=True), "region_count"),
         (JobItem(image_id="i", width=1.5), "width"),
         (JobItem(image_id="i", model_name=3), "model_name"),
+        (JobItem(image_id="img-\ud800"), "UTF-8"),
+        (JobItem(image_id="i" * 2049), "2049 bytes"),
+        (JobItem(image_id="i", roi_wkt="POLYGON \udfff"), "roi_wkt"),
         ("not an item", "JobItem"),
     ])
     def test_rejected_before_any_write(self, backend, job_table, item, complaint):
@@ -216,6 +221,23 @@ class TestBadInput:
                 call(item)
             assert isinstance(raised.value, (PynamoDBTablesError, ValueError))
         assert backend.item_count(job_table.table_name) == 0
+
+    def test_ids_differing_only_in_lone_surrogates_are_refused(self, backend, job_table):
+        for image_id in ("img-\ud800", "img-\udc00"):
+            with pytest.raises(InvalidRequestError, match="UTF-8"):
+                job_table.start_image_request(JobItem(image_id=image_id))
+            with pytest.raises(InvalidRequestError, match="UTF-8"):
+                job_table.get_image_request(image_id)
+        assert backend.item_count(job_table.table_name) == 0
+
+    @pytest.mark.parametrize("days", ["nan", "inf", "1e308", "1e10", "-1"])
+    def test_bad_ttl_days_fail_before_any_write(self, backend, job_table, region_table, monkeypatch, days):
+        monkeypatch.setenv("DDB_TTL_IN_DAYS", days)
+        with pytest.raises(ConfigurationError, match="DDB_TTL_IN_DAYS"):
+            job_table.start_image_request(JobItem(image_id="img-1"))
+        with pytest.raises(ConfigurationError, match="DDB_TTL_IN_DAYS"):
+            region_table.start_region_request(RegionRequestItem("r-1", "img-1"))
+        assert backend.item_count(job_table.table_name) == backend.item_count(region_table.table_name) == 0
 
     @pytest.mark.parametrize("image_id", ["", None, 7])
     def test_keys_checked_by_every_method(self, job_table, image_id):
