@@ -1,0 +1,115 @@
+"""A stand-in for the model endpoint: a local HTTP server that the model runner's HTTP detector calls.
+
+It decodes each tile it is sent (a GeoTIFF) with GDAL. A tile holding a pixel of ``BAD_PIXEL`` makes the
+"model" fail: it answers 500 with a body that is not JSON, which the model runner counts as a failed tile.
+Any other tile gets one detection back, in tile pixel coordinates.
+"""
+
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List
+
+from osgeo import gdal
+
+BAD_PIXEL = 255
+
+gdal.UseExceptions()
+
+
+def tile_max(body: bytes) -> int:
+    """The largest pixel value of an encoded tile."""
+    path = f"/vsimem/fake-model-{uuid.uuid4().hex}.tif"
+    gdal.FileFromMemBuffer(path, body)
+    try:
+        dataset = gdal.Open(path)
+        return int(dataset.GetRasterBand(1).ReadAsArray().max())
+    finally:
+        dataset = None
+        gdal.Unlink(path)
+
+
+def detection(width: int = 20, height: int = 20) -> Dict[str, Any]:
+    """A feature collection with one detection near the tile's upper-left corner."""
+    bbox = [40, 40, 40 + width, 40 + height]
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": uuid.uuid4().hex,
+                "geometry": None,
+                "properties": {
+                    "imageBBox": bbox,
+                    "featureClasses": [{"iri": "compat:thing", "score": 0.9}],
+                },
+            }
+        ],
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self._body()
+        server: FakeModel = self.server  # type: ignore[assignment]
+        if tile_max(body) >= BAD_PIXEL:
+            server.count("failed")
+            self._answer(500, b"model error: this tile is not for me", "text/plain")
+        else:
+            server.count("succeeded")
+            self._answer(200, json.dumps(detection()).encode(), "application/json")
+
+    def _body(self) -> bytes:
+        """The request body, sent with a length or chunked (urllib3 chunks a file it is given)."""
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks: List[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _answer(self, status: int, payload: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the harness reports what matters."""
+
+
+class FakeModel(ThreadingHTTPServer):
+    """The model server on 127.0.0.1 (a free port), serving from a daemon thread."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.calls: Dict[str, int] = {"succeeded": 0, "failed": 0}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, name="fake-model", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/invocations"
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            self.calls[outcome] += 1
+
+    def __enter__(self) -> "FakeModel":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()

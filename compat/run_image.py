@@ -1,0 +1,448 @@
+"""Drives one image through the model runner's own, unchanged worker code and writes what the tables hold.
+
+    python compat/run_image.py --tables upstream|package --out result.json
+
+``upstream`` runs on the model runner's own job and region request tables; ``package`` swaps this project's
+``JobItem, JobTable, RegionRequestItem, RegionRequestTable`` in for them (see ``shim.py``). Everything else is
+the model runner's: ``ModelRunner`` builds its handlers, queues, status monitors and tables from its
+environment; ``ImageRequestHandler.process_image_request`` starts the job, splits the image into regions,
+queues all but the first on SQS and processes the first; ``ModelRunner._process_region_requests`` then takes
+the queued regions off SQS as a worker does. AWS is moto's ``mock_aws`` (DynamoDB, S3, SQS, SNS); the model
+endpoint is ``fake_model.FakeModel``, which fails the tiles that hold a marked pixel.
+
+The image is a generated GeoTIFF of ``WIDTH x HEIGHT`` pixels: with the region and tile sizes below it makes
+6 regions of 4 tiles. Every tile of region ``FAILED_REGION`` and one tile of region ``PARTIAL_REGION`` hold the
+marked pixel, so the job ends with regions that succeed, one that is partial and one that fails.
+
+After the image, scenario 2 sends a finished region's message again (a redelivery) and processes it, once
+for a region that succeeded and once for the partial one, recording what the tables hold afterwards.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import boto3
+import numpy as np
+from moto import mock_aws
+from osgeo import gdal, osr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import shim  # the harness's own modules, next to this file
+from fake_model import BAD_PIXEL, FakeModel
+
+Box = Tuple[Tuple[int, int], Tuple[int, int]]  # ((row, col), (width, height)), as the model runner's tiling
+
+REGION = "us-west-2"
+JOB_ID = "compat-job"
+WIDTH, HEIGHT = 1200, 900
+REGION_SIZE = (512, 512)
+TILE_SIZE = 256
+TILE_OVERLAP = 32
+FAILED_REGION = 1  # index in the model runner's region list; 0 is the region the image handler processes itself
+PARTIAL_REGION = 2
+RESULTS_BUCKET = "compat-results"
+NAMES = {
+    "JOB_TABLE": "compat-jobs",
+    "REGION_REQUEST_TABLE": "compat-regions",
+    "ENDPOINT_TABLE": "compat-endpoint-statistics",
+    "FEATURE_TABLE": "compat-features",
+}
+MAX_REGION_MESSAGES = 50
+
+
+# -- AWS resources under moto ----------------------------------------------------------------------------
+
+
+def create_aws(tables: str) -> Dict[str, str]:
+    """Creates tables, queues, topics and the results bucket; returns the model runner's environment."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    key_schemas: Dict[str, List[Tuple[str, str]]] = {
+        NAMES["FEATURE_TABLE"]: [("hash_key", "HASH"), ("range_key", "RANGE")],
+        NAMES["ENDPOINT_TABLE"]: [("endpoint", "HASH")],
+    }
+    if tables == "upstream":
+        key_schemas[NAMES["JOB_TABLE"]] = [("image_id", "HASH")]
+        key_schemas[NAMES["REGION_REQUEST_TABLE"]] = [("image_id", "HASH"), ("region_id", "RANGE")]
+    for name, keys in key_schemas.items():
+        ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": a, "KeyType": t} for a, t in keys],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a, _ in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=RESULTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    sns = boto3.client("sns", region_name=REGION)
+    env = dict(NAMES)
+    env.update(
+        AWS_DEFAULT_REGION=REGION,
+        IMAGE_QUEUE=sqs.create_queue(QueueName="compat-image-requests")["QueueUrl"],
+        REGION_QUEUE=sqs.create_queue(QueueName="compat-region-requests")["QueueUrl"],
+        WORKERS_PER_CPU="1",
+        WORKERS="2",
+        REGION_SIZE=str(REGION_SIZE),
+    )
+    for kind in ("IMAGE", "REGION"):
+        topic = sns.create_topic(Name=f"compat-{kind.lower()}-status")["TopicArn"]
+        listener = sqs.create_queue(QueueName=f"compat-{kind.lower()}-status-listener")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=listener, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        env[f"{kind}_STATUS_TOPIC"] = topic
+        env[f"{kind}_STATUS_LISTENER"] = listener
+    return env
+
+
+def serialize_moto_dynamodb() -> None:
+    """Makes moto apply each DynamoDB request atomically, as DynamoDB applies each write to an item.
+
+    moto updates an item in several steps that a request from another thread can interleave with (two tile
+    workers appending to one region's tile list can lose one append). Both runs get this same lock.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def atomic_call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = atomic_call_action  # type: ignore[method-assign]
+
+
+def create_package_tables() -> None:
+    """This package's models create their own tables (under moto here)."""
+    import pynamodb_tables
+
+    pynamodb_tables.JobTable(NAMES["JOB_TABLE"]).model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    pynamodb_tables.RegionRequestTable(NAMES["REGION_REQUEST_TABLE"]).model.create_table(
+        billing_mode="PAY_PER_REQUEST", wait=True
+    )
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's values as JSON's: Decimals to ints (or floats), sets to sorted lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+def stored(image_id: str) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]:
+    """The job item and region items as DynamoDB holds them, read with plain boto3 (the same for both runs)."""
+    ddb = boto3.resource("dynamodb", region_name=REGION)
+    job = ddb.Table(NAMES["JOB_TABLE"]).get_item(Key={"image_id": image_id}, ConsistentRead=True).get("Item")
+    regions: List[Dict[str, Any]] = []
+    query: Dict[str, Any] = {
+        "KeyConditionExpression": "image_id = :i",
+        "ExpressionAttributeValues": {":i": image_id},
+        "ConsistentRead": True,
+    }
+    table = ddb.Table(NAMES["REGION_REQUEST_TABLE"])
+    while True:
+        page = table.query(**query)
+        regions.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return (plain(job) if job else None), [plain(r) for r in regions]
+
+
+def drain(queue_url: str) -> List[Dict[str, str]]:
+    """The status notifications that reached a listener queue since the last drain, oldest first."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    events: List[Dict[str, str]] = []
+    while True:
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = answer.get("Messages", [])
+        if not messages:
+            return events
+        for message in messages:
+            attributes = json.loads(message["Body"]).get("MessageAttributes", {})
+            events.append({k: v.get("Value", "") for k, v in attributes.items()})
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def sink_feature_count() -> int:
+    """Features the model runner wrote to the S3 sink."""
+    s3 = boto3.client("s3", region_name=REGION)
+    count = 0
+    for obj in s3.list_objects_v2(Bucket=RESULTS_BUCKET).get("Contents", []):
+        body = s3.get_object(Bucket=RESULTS_BUCKET, Key=obj["Key"])["Body"].read()
+        count += len(json.loads(body).get("features", []))
+    return count
+
+
+# -- the image ---------------------------------------------------------------------------------------------
+
+
+def box_contains(box: Box, row: int, col: int) -> bool:
+    (top, left), (width, height) = box
+    return top <= row < top + height and left <= col < left + width
+
+
+def make_image(path: Path, regions: List[Box], tiles_of: Callable[[Box], List[Box]]) -> Dict[str, str]:
+    """Writes the GeoTIFF; returns the status each region's bounds should end with, by design."""
+    pixels = np.full((HEIGHT, WIDTH), 100, dtype=np.uint8)
+    marked: List[Tuple[int, int]] = []
+    for (row, col), (width, height) in tiles_of(regions[FAILED_REGION]) + tiles_of(regions[PARTIAL_REGION])[:1]:
+        marked.append((row + height // 2, col + width // 2))
+    for row, col in marked:
+        pixels[row, col] = BAD_PIXEL
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), WIDTH, HEIGHT, 1, gdal.GDT_Byte)
+    dataset.SetGeoTransform([10.0, 1e-5, 0.0, 50.0, 0.0, -1e-5])
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    dataset.SetProjection(srs.ExportToWkt())
+    dataset.GetRasterBand(1).WriteArray(pixels)
+    dataset.FlushCache()
+    dataset = None
+    designed: Dict[str, str] = {}
+    for region in regions:
+        tiles = tiles_of(region)
+        bad = sum(any(box_contains(tile, r, c) for r, c in marked) for tile in tiles)
+        designed[bounds_key(region)] = "SUCCESS" if bad == 0 else "FAILED" if bad == len(tiles) else "PARTIAL"
+    return designed
+
+
+def bounds_key(bounds: Any) -> str:
+    """One spelling for region bounds, whether tuples or the lists a table or a message holds."""
+    return json.dumps([[int(v) for v in pair] for pair in bounds])
+
+
+# -- what went wrong ---------------------------------------------------------------------------------------
+
+KEY_PATHS = ("aws/osml/model_runner", "pynamodb_tables", "pynamodb/")
+
+
+def exception_chain(exc: BaseException) -> List[Dict[str, Any]]:
+    """Each exception of a chain (outermost first) with the frames from the model runner or the tables."""
+    chain: List[Dict[str, Any]] = []
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = [
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno} {frame.name}: {(frame.line or '').strip()}"
+            for frame in traceback.extract_tb(current.__traceback__)
+            if any(key in frame.filename for key in KEY_PATHS)
+        ]
+        chain.append({"error": f"{type(current).__name__}: {current}"[:500], "frames": frames[-6:]})
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def is_model_failure(message: str, chain: List[Dict[str, Any]]) -> bool:
+    """Errors that the fake model causes on purpose (a tile it refuses), as opposed to anything else."""
+    if message.startswith("Unable to decode response from model"):
+        return True
+    return any(link["error"].startswith("JSONDecodeError") for link in chain)
+
+
+class ErrorLog(logging.Handler):
+    """Keeps every ERROR record that the model runner logs, tagged with the harness's current phase."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.phase = "setup"
+        self.records: List[Dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        chain = exception_chain(record.exc_info[1]) if record.exc_info and record.exc_info[1] else []
+        self.add(record.name, message, chain)
+
+    def add(self, source: str, message: str, chain: List[Dict[str, Any]]) -> None:
+        self.records.append(
+            {
+                "phase": self.phase,
+                "source": source,
+                "message": message[:500],
+                "chain": chain,
+                "expected": is_model_failure(message, chain),
+            }
+        )
+
+    def unexpected(self, phase: Optional[str] = None) -> List[Dict[str, Any]]:
+        return [r for r in self.records if not r["expected"] and (phase is None or r["phase"] == phase)]
+
+
+# -- summaries ---------------------------------------------------------------------------------------------
+
+
+def job_summary(job: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    if job is None:
+        return {"exists": False}
+    return {
+        "region_count": job.get("region_count"),
+        "region_success": job.get("region_success"),
+        "region_error": job.get("region_error"),
+        "end_time_set": job.get("end_time") is not None,
+        "processing_duration_set": job.get("processing_duration") is not None,
+    }
+
+
+def region_summary(item: Dict[str, Any], designed: Dict[str, str]) -> Dict[str, Any]:
+    return {
+        "bounds": bounds_key(item.get("region_bounds") or []),
+        "designed": designed.get(bounds_key(item.get("region_bounds") or []), "?"),
+        "status": item.get("region_status"),
+        "succeeded_tile_count": item.get("succeeded_tile_count"),
+        "failed_tile_count": item.get("failed_tile_count"),
+        "region_retry_count": item.get("region_retry_count"),
+        "succeeded_tiles": len(item.get("succeeded_tiles") or []),
+        "failed_tiles": len(item.get("failed_tiles") or []),
+        "end_time_set": item.get("end_time") is not None,
+    }
+
+
+def state(image_id: str, designed: Dict[str, str]) -> Dict[str, Any]:
+    job, regions = stored(image_id)
+    return {
+        "job": job_summary(job),
+        "regions": {r["region_id"]: region_summary(r, designed) for r in sorted(regions, key=lambda r: r["region_id"])},
+    }
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+
+
+def image_message(image_path: Path, model_url: str) -> Dict[str, Any]:
+    """An image request as a client puts it on the image queue."""
+    return {
+        "jobName": "compat",
+        "jobId": JOB_ID,
+        "imageUrls": [str(image_path)],
+        "outputs": [{"type": "S3", "bucket": RESULTS_BUCKET, "prefix": "compat"}],
+        "imageProcessor": {"name": model_url, "type": "HTTP_ENDPOINT"},
+        "imageProcessorTileSize": TILE_SIZE,
+        "imageProcessorTileOverlap": TILE_OVERLAP,
+        "imageProcessorTileFormat": "GTIFF",
+        "imageProcessorTileCompression": "NONE",
+    }
+
+
+def run(tables: str, workdir: Path) -> Dict[str, Any]:
+    """The image, then scenario 2, on the given tables; returns what the tables and notifications hold."""
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    result: Dict[str, Any] = {"tables": tables}
+    serialize_moto_dynamodb()
+    with mock_aws(), FakeModel() as model:
+        env = create_aws(tables)
+        os.environ.update(env)
+        if tables == "package":
+            shim.install()
+            create_package_tables()
+
+        # The model runner reads its configuration from the environment when it is first imported.
+        from aws.osml.model_runner.api import ImageRequest
+        from aws.osml.model_runner.model_runner import ModelRunner
+        from aws.osml.model_runner.tile_worker import VariableOverlapTilingStrategy
+
+        result["tables_in_use"] = "pynamodb_tables" if shim.installed() else "aws.osml.model_runner.database"
+        tiling = VariableOverlapTilingStrategy()
+        overlap = (TILE_OVERLAP, TILE_OVERLAP)
+        tile_size = (TILE_SIZE, TILE_SIZE)
+        regions = tiling.compute_regions(((0, 0), (WIDTH, HEIGHT)), REGION_SIZE, tile_size, overlap)
+        image_path = workdir / "image.tif"
+        designed = make_image(image_path, regions, lambda r: tiling.compute_tiles(r, tile_size, overlap))
+
+        runner = ModelRunner()
+        runner.region_request_queue.wait_seconds = 0  # an empty queue answers at once (the harness drains it)
+        sent: List[Dict[str, Any]] = []
+        send = runner.region_request_queue.send_request
+
+        def recording_send(request: Dict[str, Any]) -> None:
+            sent.append(json.loads(json.dumps(request)))
+            send(request)
+
+        runner.region_request_queue.send_request = recording_send
+
+        image_request = ImageRequest.from_external_message(image_message(image_path, model.url))
+        image_id = image_request.image_id
+        started = time.monotonic()
+
+        errors.phase = "image"
+        try:
+            runner.image_request_handler.process_image_request(image_request)
+        except Exception as exc:  # the handler's own refusal: record it, as a worker would log it
+            errors.add("process_image_request", f"raised {type(exc).__name__}", exception_chain(exc))
+
+        errors.phase = "regions"
+        processed = 0
+        while processed < MAX_REGION_MESSAGES and runner._process_region_requests():
+            processed += 1
+
+        result["main"] = state(image_id, designed)
+        result["main"]["queued_regions"] = len(sent)
+        result["main"]["region_messages_processed"] = processed
+        result["main"]["image_status_events"] = [e.get("status", "?") for e in drain(env["IMAGE_STATUS_LISTENER"])]
+        result["main"]["region_status_events"] = len(drain(env["REGION_STATUS_LISTENER"]))
+        result["main"]["features_in_sink"] = sink_feature_count()
+        result["main"]["model_calls"] = dict(model.calls)
+        result["main"]["seconds"] = round(time.monotonic() - started, 1)
+
+        result["redelivery"] = []
+        for wanted in ("SUCCESS", "PARTIAL"):
+            message = next((m for m in sent if designed.get(bounds_key(m["region_bounds"])) == wanted), None)
+            if message is None:
+                continue
+            errors.phase = f"redeliver-{wanted}"
+            runner.region_request_queue.send_request(message)
+            runner._process_region_requests()
+            after = state(image_id, designed)
+            result["redelivery"].append(
+                {
+                    "region_id": message["region_id"],
+                    "designed": wanted,
+                    "job": after["job"],
+                    "region": after["regions"].get(message["region_id"]),
+                    "image_status_events": [e.get("status", "?") for e in drain(env["IMAGE_STATUS_LISTENER"])],
+                    "region_status_events": [e.get("status", "?") for e in drain(env["REGION_STATUS_LISTENER"])],
+                    "errors": errors.unexpected(errors.phase),
+                }
+            )
+
+    result["designed"] = designed
+    result["errors"] = errors.unexpected()
+    result["expected_model_errors"] = len(errors.records) - len(result["errors"])
+    logging.getLogger().removeHandler(errors)
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", choices=("upstream", "package"), required=True)
+    parser.add_argument("--out", type=Path, required=True, help="where to write the result (JSON)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL"):  # moto answers everything; no real or local endpoint
+            del os.environ[name]
+    with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
+        result = run(args.tables, Path(tmp))
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
