@@ -39,7 +39,6 @@ from pynamodb_tables import (
     TileState,
     complete_region,
 )
-from pynamodb_tables.base_table import transaction_connection
 
 MODES = ("per-tile", "recorder")
 
@@ -66,9 +65,8 @@ class Meter:
 
     def __init__(self, metrics: Metrics, job_table: JobTable, region_table: RegionRequestTable) -> None:
         self.metrics = metrics
-        for client in (job_table.model._get_connection().connection.client,
-                       region_table.model._get_connection().connection.client,
-                       transaction_connection(region_table.host, region_table.region).client):
+        clients = {id(client): client for client in [*job_table.clients(), *region_table.clients()]}
+        for client in clients.values():
             client.meta.events.register("after-call.dynamodb", self._after_call)
 
     def _after_call(self, parsed: Dict[str, Any], model: Any, **_: Any) -> None:

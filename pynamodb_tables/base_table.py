@@ -1,62 +1,85 @@
-"""What both tables share: binding a model to a table at run time, reads, and conditional writes.
+"""What both tables share: binding a model to a table at run time, and the three requests they make.
 
-A table object binds its item model to a table name, endpoint and region by deriving a
-subclass with its own ``Meta`` (cached, so any number of table names can be used side by
-side in one process). Items the caller builds with the base model are never written
-directly: every write is an ``update`` with actions on a key-only instance of the bound
-model, so only the attributes a method means to change are ever sent.
+A table object binds its item model to a table name, endpoint, region and connection
+settings by deriving a subclass with its own ``Meta`` (cached, so any number of tables can be
+used side by side in one process). Items the caller builds are never written directly: every
+write is an update with actions on a key, so only what a method means to change is sent.
+
+Every request goes through :func:`~pynamodb_tables.retry.send`:
+
+- :meth:`BoundTable.read`: a strongly consistent ``GetItem``;
+- :meth:`BoundTable.update`: one conditional ``UpdateItem`` returning the new item, or, when
+  refused, :class:`ConditionNotMet` carrying the stored item from the refusal itself;
+- :func:`transact`: one ``TransactWriteItems`` with a client request token, refused with
+  :class:`TransactionRefused` carrying each stored item.
 """
 
 import functools
 import logging
 import os
-import random
 import re
-import time
-import uuid
-from typing import Any, Dict, Generic, Iterable, Mapping, Optional, Set, Tuple, Type, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
 
-from botocore.exceptions import BotoCoreError
-from pynamodb.connection import Connection
-from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import AttributeDeserializationError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from .connection import ConnectionSettings, client_of, transaction_connection, update_item
 from .errors import ConfigurationError, PynamoDBTablesError
+from .retry import Refused, SendError, send
 
 logger = logging.getLogger("pynamodb_tables")
 
 M = TypeVar("M", bound=Model)
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
-TRANSACTION_CONFLICT = "TransactionConflictException"
-#: Sends of a write that keeps losing races with transactions, before giving up.
-CONFLICT_ATTEMPTS = 20
-BACKOFF_BASE_S = 0.025
-BACKOFF_CAP_S = 1.0
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 
 
 @functools.cache
-def bound_model(base: Type[M], table_name: str, host: Optional[str], region: Optional[str]) -> Type[M]:
-    """``base`` bound to one table, endpoint and region (one class per combination)."""
-    meta = type("Meta", (), {"table_name": table_name, "host": host, "region": region})
+def bound_model(
+    base: Type[M], table_name: str, host: Optional[str], region: Optional[str], settings: ConnectionSettings
+) -> Type[M]:
+    """``base`` bound to one table, endpoint, region and connection settings (one class per combination)."""
+    meta = type("Meta", (), {"table_name": table_name, "host": host, "region": region, **settings.meta()})
     namespace = {"Meta": meta, "__module__": base.__module__, "__qualname__": base.__qualname__}
     return cast(Type[M], type(base.__name__, (base,), namespace))
 
 
-def describe_failure(exc: BaseException) -> str:
-    """One line for a DynamoDB failure: its error code and message where there is one."""
-    if isinstance(exc, PynamoDBException) and exc.cause_response_code:
-        return f"DynamoDB {exc.cause_response_code}: {exc.cause_response_message}"
-    return f"{type(exc).__name__}: {exc}"
+def describe(exc: SendError) -> str:
+    """One line for a request that failed: DynamoDB's code and message, and how often it was sent."""
+    failure = exc.failure
+    if failure.retry:  # kept failing until the retries ran out
+        return f"DynamoDB did not answer: {failure.describe()} (sent {exc.attempts} times)"
+    return f"DynamoDB {failure.describe()}"
 
 
-def is_condition_failure(exc: PynamoDBException) -> bool:
-    """The write was refused by its condition (nothing was changed)."""
-    return exc.cause_response_code == CONDITION_FAILED
+class ConditionNotMet(PynamoDBTablesError):
+    """A conditional write was refused and changed nothing; the operation decides what that means.
+
+    ``stored`` is the item as the refusal found it (``None``: no such item), ``after_unknown``
+    whether an earlier send of the same write may have landed (so the refusal may be its own).
+    Raised only between a table's helpers and its operations.
+    """
+
+    def __init__(self, stored: Any, after_unknown: bool, **where: Any) -> None:
+        super().__init__("condition not met", **where)
+        self.stored = stored
+        self.after_unknown = after_unknown
+
+
+class TransactionRefused(ConditionNotMet):
+    """A transaction cancelled by a condition: ``refused[i]`` tells whether write ``i``'s condition
+    failed, ``stored_items[i]`` is its item as stored (``None``: no such item)."""
+
+    def __init__(self, refused: List[bool], stored_items: List[Any], after_unknown: bool,
+                 **where: Any) -> None:
+        first = next((item for item, no in zip(stored_items, refused) if no), None)
+        super().__init__(first, after_unknown, **where)
+        self.refused = refused
+        self.stored_items = stored_items
 
 
 class BoundTable(Generic[M]):
@@ -73,6 +96,7 @@ class BoundTable(Generic[M]):
         *,
         host: Optional[str] = None,
         region: Optional[str] = None,
+        **connection_settings: Any,
     ) -> None:
         name = table_name if table_name is not None else os.environ.get(self.env_var)
         if name is None:
@@ -84,10 +108,15 @@ class BoundTable(Generic[M]):
         self.table_name: str = name
         self.host = host
         self.region = region
-        self.model: Type[M] = bound_model(item_class, name, host, region)
+        self.settings = ConnectionSettings.from_keywords(type(self).__name__, connection_settings)
+        self.model: Type[M] = bound_model(item_class, name, host, region, self.settings)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.table_name!r})"
+
+    def clients(self) -> List[Any]:
+        """The botocore clients this table sends on: its own, and its transactions' (to hook events on)."""
+        return [client_of(self.model), transaction_connection(self.host, self.region, self.settings).client]
 
     # -- helpers for the table's operations ------------------------------------------------
 
@@ -116,19 +145,51 @@ class BoundTable(Generic[M]):
         """An error of ``error_cls`` naming this table, the operation and the key."""
         return error_cls(message, operation=operation, table=self.table_name, key=key, item=item)
 
-    def read(
-        self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]
-    ) -> Optional[M]:
+    def failed(self, error_cls: Type[PynamoDBTablesError], operation: str, key: Mapping[str, Any],
+               exc: SendError) -> PynamoDBTablesError:
+        """``error_cls`` for a request that failed, carrying DynamoDB's code (raise it ``from exc.__cause__``)."""
+        error = self.error(error_cls, operation, key, describe(exc))
+        error.code = exc.failure.code
+        return error
+
+    def loaded(self, raw: Optional[Dict[str, Any]], *, operation: str, key: Mapping[str, Any],
+               error: Type[PynamoDBTablesError], written: bool = False) -> Optional[M]:
+        """An item from its wire form (``None`` for none); an item that cannot be read is ``error``."""
+        if not raw:
+            return None
+        try:
+            return self.model.from_raw_data(raw)
+        except (AttributeDeserializationError, ValueError, TypeError) as exc:
+            landed = "written, but " if written else ""
+            raise self.error(error, operation, key, f"{landed}the stored item cannot be read: {exc}") from exc
+
+    def read(self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]) -> Optional[M]:
         """The stored item (strongly consistent read), or ``None`` when there is none."""
         hash_key, range_key = self.key_values(key)
+
+        def get(_: Any) -> Optional[M]:
+            try:
+                return self.model.get(hash_key, range_key, consistent_read=True)
+            except self.model.DoesNotExist:
+                return None
+
         try:
-            return self.model.get(hash_key, range_key, consistent_read=True)
-        except self.model.DoesNotExist:
-            return None
-        except AttributeDeserializationError as exc:
+            return send(get, retries=self.settings.max_retry_attempts, what=f"{operation} {dict(key)}")
+        except SendError as exc:
+            raise self.failed(error, operation, key, exc) from exc.__cause__
+        except (AttributeDeserializationError, ValueError, TypeError) as exc:
             raise self.error(error, operation, key, f"the stored item cannot be read: {exc}") from exc
-        except (PynamoDBException, BotoCoreError) as exc:
-            raise self.error(error, operation, key, describe_failure(exc)) from exc
+
+    def query(self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]) -> List[M]:
+        """Every item under ``key``'s hash key, all pages, strongly consistent."""
+        hash_key = key[self.key_names[0]]
+        try:
+            return send(lambda _: list(self.model.query(hash_key, consistent_read=True)),
+                        retries=self.settings.max_retry_attempts, what=f"{operation} {dict(key)}")
+        except SendError as exc:
+            raise self.failed(error, operation, key, exc) from exc.__cause__
+        except (AttributeDeserializationError, ValueError, TypeError) as exc:
+            raise self.error(error, operation, key, f"a stored item cannot be read: {exc}") from exc
 
     def existing(
         self,
@@ -143,10 +204,10 @@ class BoundTable(Generic[M]):
             raise self.error(error, operation, key, self.missing) from cause
         return stored
 
-    def write(
+    def update(
         self,
         key: Mapping[str, str],
-        actions: Iterable[Action],
+        actions: Sequence[Action],
         condition: Condition,
         *,
         operation: str,
@@ -154,100 +215,79 @@ class BoundTable(Generic[M]):
     ) -> M:
         """One conditional ``UpdateItem``; returns the item as stored afterwards.
 
-        Raises :class:`ConditionNotMet` (chaining DynamoDB's refusal) when the condition
-        failed and nothing changed, and ``error`` for any other failure. A write refused
-        because a transaction was touching the item (which botocore does not retry) is sent
-        again after a jittered backoff.
+        Raises :class:`ConditionNotMet` (with the stored item, chaining DynamoDB's refusal)
+        when the condition failed and nothing changed, ``error`` for any other failure.
         """
+        hash_key, range_key = self.key_values(key)
         actions = list(actions)
-        for attempt in range(CONFLICT_ATTEMPTS):
-            instance = self.instance(key)
-            try:
-                instance.update(actions=actions, condition=condition)
-            except PynamoDBException as exc:
-                if is_condition_failure(exc):
-                    logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
-                    raise ConditionNotMet(operation=operation, table=self.table_name, key=key) from exc
-                if exc.cause_response_code == TRANSACTION_CONFLICT and attempt + 1 < CONFLICT_ATTEMPTS:
-                    backoff(attempt)
-                    continue
-                raise self.error(error, operation, key, describe_failure(exc)) from exc
-            except BotoCoreError as exc:
-                raise self.error(error, operation, key, describe_failure(exc)) from exc
-            except AttributeDeserializationError as exc:
-                raise self.error(error, operation, key, f"written, but the stored item cannot be read: {exc}") from exc
-            logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
-            return instance
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def transition(
-        self,
-        key: Mapping[str, str],
-        actions: Iterable[Action],
-        condition: Condition,
-        *,
-        operation: str,
-        error: Type[PynamoDBTablesError],
-    ) -> M:
-        """A state change whose refusal must mean *someone else*: one conditional update sent as
-        a single-item ``TransactWrite`` with a client request token, so that botocore's retry
-        of a request that landed but whose answer was lost is not applied (or refused) again.
-
-        Returns the item as stored afterwards (read after the write). Raises
-        :class:`ConditionNotMet` when the condition failed, ``error`` for any other failure;
-        conflicts with other transactions are retried after a jittered backoff.
-        """
-        actions = list(actions)
-        connection = transaction_connection(self.host, self.region)
-        for attempt in range(CONFLICT_ATTEMPTS):
-            try:
-                with TransactWrite(connection=connection, client_request_token=str(uuid.uuid4())) as transaction:
-                    transaction.update(self.instance(key), actions, condition)
-            except TransactWriteError as exc:
-                reasons = cancellation_reasons(exc)
-                if "ConditionalCheckFailed" in reasons:
-                    raise ConditionNotMet(operation=operation, table=self.table_name, key=key) from exc
-                if is_retryable_cancellation(exc, reasons) and attempt + 1 < CONFLICT_ATTEMPTS:
-                    backoff(attempt)
-                    continue
-                raise self.error(error, operation, key, describe_failure(exc)) from exc
-            except (PynamoDBException, BotoCoreError) as exc:
-                raise self.error(error, operation, key, describe_failure(exc)) from exc
-            logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
-            return self.existing(key, operation, error)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            raw = send(lambda _: update_item(self.model, hash_key, range_key, actions, condition),
+                       retries=self.settings.max_retry_attempts, what=f"{operation} {dict(key)}")
+        except Refused as refused:
+            logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
+            stored = self.loaded(refused.failure.items[0] if refused.failure.items else None,
+                                 operation=operation, key=key, error=error)
+            raise ConditionNotMet(stored, refused.after_unknown, operation=operation, table=self.table_name,
+                                  key=key) from refused.__cause__
+        except SendError as exc:
+            raise self.failed(error, operation, key, exc) from exc.__cause__
+        logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
+        return cast(M, self.loaded(raw, operation=operation, key=key, error=error, written=True))
 
 
-class ConditionNotMet(PynamoDBTablesError):
-    """A conditional write was refused and changed nothing; the operation decides what that means.
+@dataclass
+class Write:
+    """One write of a transaction: an update of ``key`` in ``table`` (or, without actions, a check)."""
 
-    Raised only between a table's helpers and its operations, which turn it into the
-    operation's own error (chaining DynamoDB's refusal, ``__cause__``).
+    table: BoundTable[Any]
+    key: Mapping[str, str]
+    actions: Sequence[Action]
+    condition: Condition
+
+
+def transact(
+    writes: Sequence[Write],
+    *,
+    operation: str,
+    error: Type[PynamoDBTablesError],
+    settings_from: Optional[BoundTable[Any]] = None,
+) -> None:
+    """One ``TransactWriteItems`` of ``writes`` with a client request token: all or nothing.
+
+    Botocore's and the package's resends reuse the token while an earlier send may have
+    landed, so DynamoDB applies the transaction once. Raises :class:`TransactionRefused` when a
+    condition failed (nothing changed), ``error`` for any other failure. The connection
+    settings are those of ``settings_from`` (default: the first write's table).
     """
+    owner = settings_from or writes[0].table
+    connection = transaction_connection(owner.host, owner.region, owner.settings)
+    first = writes[0]
+    # PynamoDB sends condition checks before updates; DynamoDB answers each item in that order.
+    sent = sorted(range(len(writes)), key=lambda index: bool(writes[index].actions))
 
-    def __init__(self, **where: Any) -> None:
-        super().__init__("condition not met", **where)
+    def commit(attempt: Any) -> None:
+        with TransactWrite(connection=connection, client_request_token=attempt.token) as transaction:
+            for write in (writes[index] for index in sent):
+                if write.actions:
+                    transaction.update(write.table.instance(write.key), list(write.actions), write.condition,
+                                       return_values="ALL_OLD")
+                else:
+                    hash_key, range_key = write.table.key_values(write.key)
+                    transaction.condition_check(write.table.model, hash_key, range_key, condition=write.condition)
 
-
-@functools.cache
-def transaction_connection(host: Optional[str], region: Optional[str]) -> Connection:
-    """The connection transactions are sent on, one per endpoint and region."""
-    return Connection(host=host, region=region)
-
-
-def backoff(attempt: int) -> None:
-    """Sleep a full-jitter exponential delay before attempt ``attempt + 2``."""
-    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))
-
-
-def cancellation_reasons(exc: TransactWriteError) -> Set[str]:
-    """The codes DynamoDB gave for cancelling a transaction (``ConditionalCheckFailed``, ...)."""
-    return {reason.code for reason in exc.cancellation_reasons if reason is not None and reason.code != "None"}
-
-
-def is_retryable_cancellation(exc: TransactWriteError, reasons: Set[str]) -> bool:
-    """A transaction that lost a race with another (or was throttled): worth sending again."""
-    if exc.cause_response_code == TRANSACTION_CONFLICT:
-        return True
-    return exc.cause_response_code == "TransactionCanceledException" and bool(reasons) \
-        and reasons <= {"TransactionConflict", "ThrottlingError"}
+    try:
+        send(commit, retries=owner.settings.max_retry_attempts, what=f"{operation} {dict(first.key)}")
+    except Refused as refused:
+        reasons: List[Optional[str]] = [None] * len(writes)
+        items: List[Optional[Dict[str, Any]]] = [None] * len(writes)
+        for position, index in enumerate(sent):
+            if position < len(refused.failure.reasons):
+                reasons[index], items[index] = refused.failure.reasons[position], refused.failure.items[position]
+        stored = [write.table.loaded(raw, operation=operation, key=write.key, error=error)
+                  for write, raw in zip(writes, items)]
+        raise TransactionRefused([reason == "ConditionalCheckFailed" for reason in reasons], stored,
+                                 refused.after_unknown, operation=operation, table=first.table.table_name,
+                                 key=first.key) from refused.__cause__
+    except SendError as exc:
+        raise first.table.failed(error, operation, first.key, exc) from exc.__cause__
+    logger.debug("%s on %s %s: transaction written", operation, first.table.table_name, dict(first.key))

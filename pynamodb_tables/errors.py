@@ -2,7 +2,8 @@
 
 Each error names the operation, the table and the key it was about, carries the stored
 item where the outcome has one (``.item``), and chains the DynamoDB error that caused it
-(``raise ... from``). Bad input is also a ``ValueError``; it is raised before any write.
+(``raise ... from``); ``.code`` is DynamoDB's error code when a request failed. Bad input is
+also a ``ValueError``; it is raised before any write.
 """
 
 import functools
@@ -29,6 +30,8 @@ class PynamoDBTablesError(Exception):
         self.table = table
         self.key = dict(key) if key is not None else None
         self.item = item
+        #: DynamoDB's error code (or the transport error's name) when a request failed.
+        self.code: Optional[str] = None
         super().__init__(self._describe())
 
     def locate(self, operation: str, table: Optional[str], key: Optional[Mapping[str, Any]] = None) -> None:

@@ -9,11 +9,14 @@ job_id="j"``. PynamoDB's own keywords (``hash_key=``, ``range_key=``) keep worki
 import copy
 import json
 from enum import Enum
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Type
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
-from pynamodb.attributes import ListAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, ListAttribute, UnicodeAttribute
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
+
+M = TypeVar("M", bound=Model)
 
 
 class SeedItem(Model):
@@ -93,3 +96,16 @@ def _as_lists(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_as_lists(v) for v in value]
     return value
+
+
+def with_values(stored: M, values: Mapping[str, Any]) -> M:
+    """A copy of ``stored`` with ``values`` set: the item a write of ``values`` leaves."""
+    result = type(stored)(**copy.deepcopy(stored.attribute_values))
+    for name, value in values.items():
+        setattr(result, name, value)
+    return result
+
+
+def still(attribute: Attribute[Any], value: Any) -> Condition:
+    """``attribute`` still holds ``value`` (or is still absent)."""
+    return attribute.does_not_exist() if value is None else cast(Condition, attribute == value)

@@ -1,12 +1,9 @@
 """The job table: one item per image, counting the outcomes of its regions."""
 
-from typing import Any, Dict, Optional
-
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from typing import Any, Dict, Optional, cast
 
 from . import clock, validation
-from .attributes import ExpireTimeAttribute
-from .base_table import BoundTable, ConditionNotMet
+from .base_table import BoundTable, ConditionNotMet, Write, transact
 from .errors import (
     CompleteRegionException,
     EndImageException,
@@ -20,69 +17,32 @@ from .errors import (
     located,
     table_operation,
 )
-from .items import SeedItem, attributes_from, copy_stored, set_actions, settable
+from .items import copy_stored, set_actions, settable, still, with_values
+from .models import JobItem
+from .retry import CONTENTION_ATTEMPTS
+
+__all__ = ["JOB_TABLE_ENV", "JobItem", "JobTable"]
 
 JOB_TABLE_ENV = "JOB_TABLE"
-
-
-class JobItem(SeedItem):
-    """An image job. Times are epoch ms, ``expire_time`` epoch s, ``processing_duration`` s."""
-
-    seed_order = ("image_id", "job_id", "image_url", "image_read_role", "model_invoke_mode", "start_time",
-                  "expire_time", "end_time", "region_success", "region_error", "region_count", "width", "height",
-                  "extents", "tile_size", "tile_overlap", "model_name", "outputs", "processing_duration",
-                  "feature_properties", "feature_distillation_option", "roi_wkt")
-
-    image_id = UnicodeAttribute(hash_key=True)
-    job_id = UnicodeAttribute(null=True)
-    image_url = UnicodeAttribute(null=True)
-    image_read_role = UnicodeAttribute(null=True)
-    model_invoke_mode = UnicodeAttribute(null=True)
-    start_time = NumberAttribute(null=True)
-    expire_time = ExpireTimeAttribute(null=True)
-    end_time = NumberAttribute(null=True)
-    region_success = NumberAttribute(null=True)
-    region_error = NumberAttribute(null=True)
-    region_count = NumberAttribute(null=True)
-    width = NumberAttribute(null=True)
-    height = NumberAttribute(null=True)
-    extents = UnicodeAttribute(null=True)
-    tile_size = UnicodeAttribute(null=True)
-    tile_overlap = UnicodeAttribute(null=True)
-    model_name = UnicodeAttribute(null=True)
-    outputs = UnicodeAttribute(null=True)
-    processing_duration = NumberAttribute(null=True)
-    feature_properties = UnicodeAttribute(null=True)
-    feature_distillation_option = UnicodeAttribute(null=True)
-    roi_wkt = UnicodeAttribute(null=True)
-
-    @classmethod
-    def from_image_request(cls, image_request: Any) -> "JobItem":
-        """A job item from any object carrying the seed's attributes.
-
-        Text attributes given other values are stored as text (enums by value, lists and
-        dicts as JSON). An object with a ``roi`` geometry (``.wkt``) and no ``roi_wkt``
-        gives ``roi_wkt``.
-        """
-        values = attributes_from(cls, image_request)
-        roi = getattr(image_request, "roi", None)
-        if "roi_wkt" not in values and roi is not None:
-            values["roi_wkt"] = getattr(roi, "wkt", None) or str(roi)
-        return cls(**values)
 
 
 COUNTERS = ("region_success", "region_error")
 
 
 class JobTable(BoundTable[JobItem]):
-    """The job table, named by ``table_name`` or the ``JOB_TABLE`` environment variable."""
+    """The job table, named by ``table_name`` or the ``JOB_TABLE`` environment variable.
+
+    Keywords: ``host``, ``region`` and PynamoDB's connection settings (``connect_timeout_seconds``,
+    ``read_timeout_seconds``, ``max_retry_attempts``, ``max_pool_connections``).
+    """
 
     env_var = JOB_TABLE_ENV
     key_names = ("image_id",)
     missing = "unknown image: no job item"
 
-    def __init__(self, table_name: Optional[str] = None, *, host: Optional[str] = None, region: Optional[str] = None):
-        super().__init__(JobItem, table_name, host=host, region=region)
+    def __init__(self, table_name: Optional[str] = None, *, host: Optional[str] = None,
+                 region: Optional[str] = None, **connection_settings: Any) -> None:
+        super().__init__(JobItem, table_name, host=host, region=region, **connection_settings)
 
     @table_operation
     def start_image_request(self, image_request_item: JobItem) -> JobItem:
@@ -96,36 +56,34 @@ class JobTable(BoundTable[JobItem]):
         key = self.key(given["image_id"])
         now = clock.now_ms()
         values = settable(given, exclude=(*self.key_names, "end_time"))
-        values.update(
-            start_time=now,
-            expire_time=clock.expire_time(now),
-            processing_duration=0,
-            region_success=0,
-            region_error=0,
-        )
-        try:
-            stored = self.transition(key, set_actions(JobItem, values), JobItem.image_id.does_not_exist(),
-                                     operation=operation, error=StartImageException)
+        values.update(start_time=now, expire_time=clock.expire_time(now), processing_duration=0,
+                      region_success=0, region_error=0)
+        try:  # a transaction, for its token: a resend of a start that landed is not refused as "exists"
+            transact([Write(self, key, set_actions(JobItem, values), JobItem.image_id.does_not_exist())],
+                     operation=operation, error=StartImageException)
         except ConditionNotMet as refused:
-            existing = self.read(key, operation=operation, error=StartImageException)
             raise self.error(ImageRequestExistsError, operation, key, "image request already started",
-                             item=existing) from refused.__cause__
+                             item=refused.stored) from refused.__cause__
+        stored = self.instance(key)
+        for name, value in values.items():
+            setattr(stored, name, value)
         copy_stored(image_request_item, stored)
         return stored
 
     @table_operation
     def complete_region_request(self, image_id: str, error: bool) -> JobItem:
-        """Add one to ``region_error`` (``error=True``) or ``region_success``, atomically."""
+        """Add one to ``region_error`` (``error=True``) or ``region_success``, atomically, once per call."""
         operation = "complete_region_request"
         key = self.key(validation.require_key(image_id, "image_id"))
         if not isinstance(error, bool):
             raise InvalidRequestError(f"error must be a bool, got {error!r}", operation=operation, key=key)
         counter = JobItem.region_error if error else JobItem.region_success
-        try:
-            return self.write(key, [counter.add(1)], JobItem.image_id.exists(), operation=operation,
-                              error=CompleteRegionException)
+        try:  # a transaction, for its token: a resend after a lost answer does not count again
+            transact([Write(self, key, [counter.add(1)], JobItem.image_id.exists())],
+                     operation=operation, error=CompleteRegionException)
         except ConditionNotMet as refused:
             raise self.error(CompleteRegionException, operation, key, self.missing) from refused.__cause__
+        return self.existing(key, operation, CompleteRegionException)
 
     @staticmethod
     def is_image_request_complete(image_request_item: JobItem) -> bool:
@@ -151,19 +109,30 @@ class JobTable(BoundTable[JobItem]):
         """
         operation = "end_image_request"
         key = self.key(validation.require_key(image_id, "image_id"))
-        stored = self.existing(key, operation, EndImageException)
+        stored: Optional[JobItem] = self.existing(key, operation, EndImageException)
         cause: Optional[BaseException] = None
-        if stored.end_time is None:
+        for _ in range(CONTENTION_ATTEMPTS):
+            if stored is None:
+                raise self.error(EndImageException, operation, key, self.missing) from cause
+            if stored.end_time is not None:
+                break
             now = clock.now_ms()
-            actions = [JobItem.end_time.set(now)]
+            values: Dict[str, Any] = {"end_time": now}
             if stored.start_time is not None:
-                actions.append(JobItem.processing_duration.set(clock.duration_s(int(stored.start_time), now)))
+                values["processing_duration"] = clock.duration_s(int(stored.start_time), now)
+            # Conditioned on the counters read, so the item returned is the item stored.
+            condition = (JobItem.image_id.exists() & JobItem.end_time.does_not_exist()
+                         & still(JobItem.region_success, stored.region_success)
+                         & still(JobItem.region_error, stored.region_error))
             try:
-                return self.transition(key, actions, JobItem.image_id.exists() & JobItem.end_time.does_not_exist(),
-                                       operation=operation, error=EndImageException)
+                transact([Write(self, key, set_actions(JobItem, values), condition)],
+                         operation=operation, error=EndImageException)
             except ConditionNotMet as refused:
-                cause = refused.__cause__
-            stored = self.existing(key, operation, EndImageException, cause)
+                stored, cause = refused.stored, refused.__cause__  # ended by another, or counted since
+                continue
+            return with_values(stored, values)
+        else:
+            raise self.error(EndImageException, operation, key, "the job kept changing while ending; gave up")
         raise self.error(ImageAlreadyEndedError, operation, key, "image request already ended",
                          item=stored) from cause
 
@@ -196,16 +165,19 @@ class JobTable(BoundTable[JobItem]):
         if start_time is not None:
             refreshed = dict(values, processing_duration=self.get_processing_duration(int(start_time)))
             try:
-                return self.write(key, set_actions(JobItem, refreshed),
-                                  JobItem.image_id.exists() & JobItem.end_time.does_not_exist(),
-                                  operation=operation, error=UpdateImageException)
-            except ConditionNotMet:
-                pass  # ended (keep its duration) or gone: decided below
+                return self.update(key, set_actions(JobItem, refreshed),
+                                   JobItem.image_id.exists() & JobItem.end_time.does_not_exist(),
+                                   operation=operation, error=UpdateImageException)
+            except ConditionNotMet as refused:
+                if refused.stored is None:
+                    raise self.error(UpdateImageException, operation, key, self.missing) from refused.__cause__
+                if not values:
+                    return cast(JobItem, refused.stored)  # ended: its duration is kept; nothing else to write
         if not values:
             return self.existing(key, operation, UpdateImageException)
         try:
-            return self.write(key, set_actions(JobItem, values), JobItem.image_id.exists(),
-                              operation=operation, error=UpdateImageException)
+            return self.update(key, set_actions(JobItem, values), JobItem.image_id.exists(),
+                               operation=operation, error=UpdateImageException)
         except ConditionNotMet as refused:
             raise self.error(UpdateImageException, operation, key, self.missing) from refused.__cause__
 

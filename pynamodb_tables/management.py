@@ -61,7 +61,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from . import __version__, clock
 from .attributes import Box
-from .base_table import BoundTable, describe_failure
+from .base_table import BoundTable
 from .errors import (
     GetImageRequestItemException,
     ImageAlreadyEndedError,
@@ -70,6 +70,7 @@ from .errors import (
 )
 from .job_table import JOB_TABLE_ENV, JobItem, JobTable
 from .region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestItem, RegionRequestTable, tiles_to_process
+from .retry import describe_failure
 from .status import TERMINAL_VALUES, RequestStatus, TileState
 from .transaction import complete_region
 
@@ -146,7 +147,7 @@ def open_tables(settings: Settings) -> Tables:
 
 def client_of(table: BoundTable[Any]) -> Any:
     """The botocore DynamoDB client PynamoDB holds for ``table``."""
-    return table.model._get_connection().connection.client
+    return table.clients()[0]
 
 
 def error_code(exc: ClientError) -> str:

@@ -1,4 +1,4 @@
-"""A worker-side buffer of tile outcomes, written with ``add_tiles`` a batch at a time."""
+"""A worker-side buffer of one region's tile outcomes, written a batch at a time and with the outcome."""
 
 import logging
 import threading
@@ -8,25 +8,34 @@ from typing import Any, Dict, List, Optional, Type
 
 from . import validation
 from .attributes import Box
-from .errors import InvalidRequestError
-from .region_request_table import RegionRequestItem, RegionRequestTable
-from .status import TileState
+from .errors import InvalidRequestError, located
+from .job_table import JobItem, JobTable
+from .models import RegionRequestItem
+from .region_request_table import RegionRequestTable
+from .region_states import terminal_status
+from .status import RequestStatus, TileState
+from .transaction import finish_region
 
 logger = logging.getLogger("pynamodb_tables")
 
 
 class TileRecorder:
-    """Buffers the tiles of one region and records them with :meth:`RegionRequestTable.add_tiles`.
+    """Buffers the tiles of one region; writes them in batches, and with the region's outcome.
 
-    A flush happens every ``flush_every`` tiles, when a tile arrives ``flush_interval`` seconds
-    or more after the last flush (so progress stays visible), and on leaving the ``with``
-    block. A flush that fails keeps its tiles for the next one; since ``add_tiles`` skips
-    tiles already recorded, no tile is ever counted twice::
+    A flush writes both tile lists in one write (``RegionRequestTable.record_tiles``); it happens
+    every ``flush_every`` tiles, when a tile arrives ``flush_interval`` seconds or more after the
+    last flush (so progress stays visible), and on leaving the ``with`` block. A flush that fails
+    keeps its tiles for the next one; tiles already recorded are skipped, so none is counted
+    twice. :meth:`complete` writes the tiles still buffered, the region's outcome and the job's
+    counter in one transaction, with every guarantee of ``complete_region``::
 
-        with TileRecorder(regions, image_id, region_id) as recorder:
-            for tile in tiles_to_process(region, tiles):
-                recorder.record(tile, TileState.SUCCEEDED if process(tile) else TileState.FAILED)
-        region = recorder.region  # as stored after the last flush
+        region = regions.start_region_request(item)
+        recorder = TileRecorder(regions, image_id, region_id, region=region)
+        for tile in tiles_to_process(region, tiles):
+            recorder.record(tile, TileState.SUCCEEDED if process(tile) else TileState.FAILED)
+        job = recorder.complete(jobs, RequestStatus.SUCCESS)
+
+    ``region``: the item ``start_region_request`` returned, so that completing needs no read.
     """
 
     def __init__(
@@ -35,6 +44,7 @@ class TileRecorder:
         image_id: str,
         region_id: str,
         *,
+        region: Optional[RegionRequestItem] = None,
         flush_every: int = 1000,
         flush_interval: float = 10.0,
     ) -> None:
@@ -47,9 +57,14 @@ class TileRecorder:
         self.region_table = region_table
         self.image_id = validation.require_key(image_id, "image_id")
         self.region_id = validation.require_key(region_id, "region_id")
+        if region is not None and (not isinstance(region, RegionRequestItem)
+                                   or (region.image_id, region.region_id) != (self.image_id, self.region_id)):
+            raise InvalidRequestError(f"region must be the RegionRequestItem of image {image_id!r}, "
+                                      f"region {region_id!r}, got {region!r}")
         self.flush_every = flush_every
         self.flush_interval = float(flush_interval)
-        self.region: Optional[RegionRequestItem] = None
+        #: The region as last stored (after the last flush or completion), when known.
+        self.region: Optional[RegionRequestItem] = region
         self._pending: Dict[TileState, List[Box]] = {state: [] for state in TileState}
         self._last_flush = time.monotonic()
         self._lock = threading.RLock()
@@ -69,18 +84,41 @@ class TileRecorder:
         if due:
             self.flush()
 
+    def _batch(self) -> Dict[TileState, List[Box]]:
+        return {state: list(tiles) for state, tiles in self._pending.items() if tiles}
+
+    def _written(self, batch: Dict[TileState, List[Box]]) -> None:
+        for state, tiles in batch.items():
+            del self._pending[state][:len(tiles)]  # only once written: a failed write keeps them
+
     def flush(self) -> Optional[RegionRequestItem]:
-        """Write every buffered tile; returns the region as stored (``None`` for an unknown region)."""
+        """Write every buffered tile (both lists in one write); returns the region as stored."""
         with self._lock:
-            for state, tiles in self._pending.items():
-                if tiles:
-                    batch = list(tiles)
-                    self.region = self.region_table.add_tiles(self.image_id, self.region_id, batch, state)
-                    del tiles[:len(batch)]  # only once written: a failed flush keeps them
-            self._last_flush = time.monotonic()
-            if self.region is None:  # nothing to write (e.g. a resumed region with every tile done)
+            batch = self._batch()
+            if batch:
+                self.region = self.region_table.record_tiles(self.image_id, self.region_id, batch, region=self.region)
+                self._written(batch)
+            elif self.region is None:  # nothing to write (e.g. a resumed region with every tile done)
                 self.region = self.region_table.get_region_request(self.region_id, self.image_id)
+            self._last_flush = time.monotonic()
             return self.region
+
+    def complete(self, job_table: JobTable, region_status: RequestStatus) -> JobItem:
+        """Write the buffered tiles, the region's outcome and the job's counter in one transaction
+        (tiles first, in their own write, where the item has no room for both); returns the job
+        as stored. Counted once, whatever is retried or redelivered, as ``complete_region``."""
+        with located("TileRecorder.complete", self.region_table.table_name):
+            if not isinstance(job_table, JobTable):
+                raise InvalidRequestError(f"expected a JobTable, got {type(job_table).__name__}")
+            outcome = terminal_status(region_status)
+        with self._lock:
+            batch = self._batch()
+            key = self.region_table.key(self.image_id, self.region_id)
+            self.region, job = finish_region(job_table, self.region_table, key, outcome, region=self.region,
+                                             tiles=batch, operation="TileRecorder.complete")
+            self._written(batch)
+            self._last_flush = time.monotonic()
+            return job
 
     def __enter__(self) -> "TileRecorder":
         return self

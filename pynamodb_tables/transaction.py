@@ -1,39 +1,27 @@
-"""Finishing a region: its outcome and the job's counters in one DynamoDB transaction."""
+"""Finishing a region: its outcome, its last tiles and the job's counter in one DynamoDB transaction."""
 
 import logging
-import uuid
-from typing import List, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from botocore.exceptions import BotoCoreError
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
-from .base_table import (
-    backoff,
-    cancellation_reasons,
-    describe_failure,
-    is_retryable_cancellation,
-    transaction_connection,
-)
+from .base_table import TransactionRefused, Write, transact
 from .errors import CompleteRegionException, InvalidRequestError, located
-from .items import copy_stored, set_actions
+from .items import copy_stored, set_actions, with_values
 from .job_table import JobItem, JobTable
-from .region_request_table import (
-    RegionRequestItem,
-    RegionRequestTable,
-    check_region_item,
-    completion,
-    terminal_status,
-    with_values,
-)
+from .models import RegionRequestItem
+from .region_request_table import RegionRequestTable, check_region_item, tile_bytes
+from .region_states import completion, terminal_status
+from .retry import CONTENTION_ATTEMPTS, backoff
+from .sizing import ITEM_LIMIT, item_size
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
+from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
 
 logger = logging.getLogger("pynamodb_tables")
 
 OPERATION = "complete_region"
-#: Transactions tried (each after a fresh look) before giving up on a region under contention.
-MAX_ATTEMPTS = 20
+#: What a completion may leave free in the item at least (DynamoDB counts its own rounding).
+COMPLETION_MARGIN = 1024
 
 
 def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action]:
@@ -53,9 +41,91 @@ def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action
     return actions
 
 
-def _running_copy(item: RegionRequestItem) -> bool:
+def is_running_copy(item: Optional[RegionRequestItem]) -> bool:
     """Whether ``item`` carries a stored region's running state (status and start time)."""
-    return item.start_time is not None and item.region_status in NON_TERMINAL_VALUES
+    return item is not None and item.start_time is not None and item.region_status in NON_TERMINAL_VALUES
+
+
+def with_tiles(region: RegionRequestItem, values: Mapping[str, object], batch: Batch) -> RegionRequestItem:
+    """``region`` with ``values`` set and ``batch`` appended: what the completion leaves."""
+    result = with_values(region, values)
+    for state, tiles in batch.items():
+        tile_list, tile_count = tile_lists(state)
+        setattr(result, tile_list.attr_name, recorded(region, state) + tiles)
+        setattr(result, tile_count.attr_name, int(getattr(region, tile_count.attr_name) or 0) + len(tiles))
+    return result
+
+
+def finish_region(
+    job_table: JobTable,
+    region_table: RegionRequestTable,
+    region_key: Dict[str, str],
+    outcome: RequestStatus,
+    *,
+    region: Optional[RegionRequestItem] = None,
+    tiles: Optional[Batch] = None,
+    operation: str = OPERATION,
+) -> Tuple[RegionRequestItem, JobItem]:
+    """Move the region to ``outcome``, append ``tiles`` it lacks and count it in its job: one transaction.
+
+    ``region``: the region as the table last returned it (a running copy saves the read; the
+    transaction's conditions hold only while it is still what is stored). Returns the region
+    and the job as stored afterwards. A region that already has an outcome is not counted
+    again; tiles it lacks are still recorded (a late tile is recorded in any state).
+    """
+    job_key = job_table.key(region_key["image_id"])
+    stored = region if is_running_copy(region) else None
+    batch: Batch = {state: list(each) for state, each in (tiles or {}).items() if each}
+    for attempt in range(CONTENTION_ATTEMPTS):
+        if stored is None:
+            stored = region_table.existing(region_key, operation, CompleteRegionException)
+        if stored.region_status in TERMINAL_VALUES:
+            logger.debug("%s %s: already %s, nothing to count", operation, region_key, stored.region_status)
+            if new_tiles(stored, batch):
+                stored = region_table.record_tiles(region_key["image_id"], region_key["region_id"], batch,
+                                                   region=stored, operation=operation)
+            return stored, job_table.existing(job_key, operation, CompleteRegionException)
+        if stored.region_status is None:
+            raise region_table.error(CompleteRegionException, operation, region_key, "region was never started")
+        new = new_tiles(stored, batch)
+        if new and item_size(stored.serialize()) + tile_bytes(new) > ITEM_LIMIT - COMPLETION_MARGIN:
+            # No room for the tiles and the outcome in one write: record the tiles first (or fail with
+            # RegionFullError, nothing written), then complete.
+            stored = region_table.record_tiles(region_key["image_id"], region_key["region_id"], new,
+                                               region=stored, operation=operation)
+            continue
+        values, region_condition = completion(stored, outcome)
+        counted_before = stored.end_time is not None
+        job_actions = counter_actions(outcome, counted_before)
+        job_condition = JobItem.image_id.exists()
+        if counted_before and outcome is RequestStatus.SUCCESS:
+            job_condition &= JobItem.region_error >= 1
+        writes = [Write(region_table, region_key, [*set_actions(RegionRequestItem, values), *append_actions(new)],
+                        region_condition),
+                  Write(job_table, job_key, job_actions, job_condition)]
+        try:
+            transact(writes, operation=operation, error=CompleteRegionException, settings_from=region_table)
+        except TransactionRefused as refused:
+            stored_region, stored_job = refused.stored_items
+            if refused.refused[1] and stored_job is None:
+                raise job_table.error(CompleteRegionException, operation, job_key, job_table.missing) \
+                    from refused.__cause__
+            if refused.refused[1] and not refused.refused[0]:
+                raise job_table.error(
+                    CompleteRegionException, operation, job_key,
+                    "the region's earlier outcome is not counted in the job (was it counted with the seed's "
+                    "complete_region_request calls?); not counted", item=stored_job) from refused.__cause__
+            logger.debug("%s %s: refused (the region changed), attempt %d", operation, region_key, attempt + 1)
+            stored = stored_region
+            if stored is None:
+                raise region_table.error(CompleteRegionException, operation, region_key, region_table.missing) \
+                    from refused.__cause__
+            backoff(attempt)
+            continue
+        logger.debug("%s %s: %s counted", operation, region_key, outcome.value)
+        return with_tiles(stored, values, new), job_table.existing(job_key, operation, CompleteRegionException)
+    raise region_table.error(CompleteRegionException, operation, region_key,
+                             f"region kept changing: gave up after {CONTENTION_ATTEMPTS} transactions")
 
 
 def complete_region(
@@ -70,65 +140,17 @@ def complete_region(
     ``FAILED``) and the job's ``region_success`` or ``region_error`` changes in the same
     transaction. Calling it again for a region that already has an outcome changes nothing.
     A region restarted after an outcome is counted by its latest outcome only. Returns the
-    job item as stored afterwards.
+    job item as stored afterwards; ``region_item`` then holds the region as stored.
+
+    A ``region_item`` as the table returned it (``start_region_request``, ``add_tile``,
+    ``update_region_request``) saves a read.
     """
     if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
         raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
     with located(OPERATION, region_table.table_name):
         image_id, region_id = check_region_item(region_item)
         outcome = terminal_status(region_status)
-    region_key = region_table.key(image_id, region_id)
-    job_key = job_table.key(image_id)
-    connection = transaction_connection(region_table.host, region_table.region)
-
-    # A region item as the table returned it (from start_region_request or a TileRecorder)
-    # saves a read: the transaction's conditions hold only if it is still what is stored.
-    stored: Optional[RegionRequestItem] = region_item if _running_copy(region_item) else None
-    for attempt in range(MAX_ATTEMPTS):
-        if stored is None:
-            stored = region_table.existing(region_key, OPERATION, CompleteRegionException)
-        if stored.region_status in TERMINAL_VALUES:
-            logger.debug("%s %s: already %s, nothing to count", OPERATION, region_key, stored.region_status)
-            copy_stored(region_item, stored)
-            return job_table.existing(job_key, OPERATION, CompleteRegionException)
-        if stored.region_status is None:
-            raise region_table.error(CompleteRegionException, OPERATION, region_key, "region was never started")
-
-        region_values, region_condition = completion(stored, outcome)
-        region_actions = set_actions(RegionRequestItem, region_values)
-        counted_before = stored.end_time is not None
-        job_actions = counter_actions(outcome, counted_before)
-        job_condition = JobItem.image_id.exists()
-        if counted_before and outcome is RequestStatus.SUCCESS:
-            job_condition &= JobItem.region_error >= 1
-        # One token per attempt: botocore's own retries of this request reuse it, so a
-        # request that timed out after landing is not applied again.
-        token = str(uuid.uuid4())
-        try:
-            with TransactWrite(connection=connection, client_request_token=token) as transaction:
-                transaction.update(region_table.instance(region_key), region_actions, region_condition)
-                if job_actions:
-                    transaction.update(job_table.instance(job_key), job_actions, job_condition)
-                else:
-                    transaction.condition_check(job_table.model, image_id, condition=job_condition)
-        except TransactWriteError as exc:
-            reasons = cancellation_reasons(exc)
-            if "ConditionalCheckFailed" in reasons:
-                if job_table.read(job_key, operation=OPERATION, error=CompleteRegionException) is None:
-                    raise job_table.error(CompleteRegionException, OPERATION, job_key, job_table.missing) from exc
-            elif is_retryable_cancellation(exc, reasons):
-                backoff(attempt)
-            else:
-                raise region_table.error(CompleteRegionException, OPERATION, region_key,
-                                         describe_failure(exc)) from exc
-            logger.debug("%s %s: transaction cancelled (%s), attempt %d", OPERATION, region_key,
-                         ", ".join(sorted(reasons)) or exc.cause_response_code, attempt + 1)
-            stored = None  # look again: the region may have moved on, or reached its outcome
-            continue
-        except (PynamoDBException, BotoCoreError) as exc:
-            raise region_table.error(CompleteRegionException, OPERATION, region_key, describe_failure(exc)) from exc
-        logger.debug("%s %s: %s counted", OPERATION, region_key, outcome.value)
-        copy_stored(region_item, with_values(stored, region_values))
-        return job_table.existing(job_key, OPERATION, CompleteRegionException)
-    raise region_table.error(CompleteRegionException, OPERATION, region_key,
-                             f"region kept changing: gave up after {MAX_ATTEMPTS} transactions")
+    region, job = finish_region(job_table, region_table, region_table.key(image_id, region_id), outcome,
+                                region=region_item)
+    copy_stored(region_item, region)
+    return job

@@ -19,6 +19,7 @@ from pynamodb.models import Model
 
 from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute
 from .errors import InvalidRequestError, InvalidTileError
+from .sizing import MAX_PIXEL
 from .status import RequestStatus, TileState
 
 #: DynamoDB's limits on key values, in UTF-8 bytes.
@@ -89,12 +90,14 @@ def _sequence(value: Any) -> bool:
 
 
 def pair(value: Any, name: str, *, minimum: int, error: Type[InvalidRequestError] = InvalidRequestError) -> Pair:
-    """Two ints, each at least ``minimum``, as a list."""
+    """Two ints, each from ``minimum`` to :data:`~pynamodb_tables.sizing.MAX_PIXEL`, as a list."""
     numbers_ = [as_int(each) for each in value] if _sequence(value) and len(value) == 2 else [None]
     if any(each is None for each in numbers_):
         raise error(f"{name} must be two ints, got {value!r}")
     if any(each < minimum for each in numbers_):  # type: ignore[operator]
         raise error(f"{name} values must be >= {minimum}, got {value!r}")
+    if any(each > MAX_PIXEL for each in numbers_):  # type: ignore[operator]
+        raise error(f"{name} values must be at most {MAX_PIXEL} pixels, got {value!r}")
     return cast(Pair, numbers_)
 
 

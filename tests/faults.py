@@ -23,7 +23,6 @@ from typing import Any, Iterable, List, Optional
 from botocore.awsrequest import AWSResponse
 
 from pynamodb_tables import JobTable, RegionRequestTable
-from pynamodb_tables.base_table import transaction_connection
 
 FAULTS = {
     "throttle": (400, "com.amazonaws.dynamodb.v20120810#ThrottlingException"),
@@ -43,11 +42,7 @@ class _Body:
 
 def clients_of(job_table: JobTable, region_table: RegionRequestTable) -> List[Any]:
     """The botocore clients behind the two tables and behind ``complete_region``'s transactions."""
-    return [
-        job_table.model._get_connection().connection.client,
-        region_table.model._get_connection().connection.client,
-        transaction_connection(region_table.host, region_table.region).client,
-    ]
+    return list({id(client): client for client in [*job_table.clients(), *region_table.clients()]}.values())
 
 
 class FaultInjector:

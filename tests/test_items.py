@@ -160,7 +160,7 @@ class TestTableBinding:
     def test_endpoint_follows_botocore_conventions(self, monkeypatch):
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
         monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
-        client = JobTable("jobs-endpoint").model._get_connection().connection.client
+        client = JobTable("jobs-endpoint").clients()[0]
         assert client.meta.endpoint_url == "http://127.0.0.1:9"
         assert client.meta.region_name == "ap-south-1"
 

@@ -79,23 +79,25 @@ class TestStartRegionRequest:
         assert (again.failed_tile_count, again.region_retry_count) == (0, 1)
 
     def test_restart_racing_another_restart_counts_both(self, region_table, monkeypatch):
+        from pynamodb_tables import region_request_table as module
         other = RegionRequestTable(region_table.table_name, host=region_table.host)
-        real_read = region_table.read
+        real_transact = module.transact
         with freeze_time(T0) as clock:
             region_table.start_region_request(region())
             region_table.add_tile("img-1", "r-1", TILE_A, TileState.SUCCEEDED)
 
-            def read_after_another_restart(*args, **kwargs):
-                monkeypatch.setattr(region_table, "read", real_read)
+            def another_restart_first(*args, **kwargs):
+                monkeypatch.setattr(module, "transact", real_transact)
                 clock.tick(timedelta(milliseconds=5))
-                other.start_region_request(region())  # another delivery restarts it, after our refusal
-                return real_read(*args, **kwargs)
+                other.start_region_request(region())  # another delivery restarts it just before ours
+                return real_transact(*args, **kwargs)
 
-            monkeypatch.setattr(region_table, "read", read_after_another_restart)
+            monkeypatch.setattr(module, "transact", another_restart_first)
             started = region_table.start_region_request(region())
         assert started.region_status == RequestStatus.STARTED
         assert started.start_time == T0_MS + 5 and started.region_retry_count == 2
         assert started.succeeded_tiles == [TILE_A]
+        assert region_table.get_region_request("r-1", "img-1").attribute_values == started.attribute_values
 
     def test_queued_then_picked_up_is_not_a_retry(self, region_table):
         with freeze_time(T0) as clock:

@@ -3,6 +3,7 @@
 import copy
 from datetime import timedelta
 
+import botocore.session
 import pytest
 from freezegun import freeze_time
 
@@ -94,21 +95,42 @@ class TestItemLimit:
         region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
         stored = region_table.get_region_request("r", "img")
         room = ITEM_LIMIT - item_size(stored.serialize()) - 100  # DynamoDB itself would take one more tile
-        region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="m" * room))
+        write_message_around_the_package(backend, region_table, "m" * room)
         before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
         with pytest.raises(RegionFullError, match="full"):
             region_table.add_tile("img", "r", grid(1, offset=self.FILLED)[0], TileState.FAILED)
         assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
 
-    def test_dynamodb_refusal_becomes_region_full(self, backend, region_table, region):
+    def test_updates_keep_room_to_complete(self, backend, region_table, region):
+        region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
+        stored = region_table.get_region_request("r", "img")
+        room = ITEM_LIMIT - item_size(stored.serialize()) - 100
+        before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
+        with pytest.raises(UpdateRegionException, match="no room"):
+            region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="m" * room))
+        assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
+        small = region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="ok"))
+        assert small.message == "ok"
+
+    def test_dynamodb_refusal_becomes_region_full(self, backend, region_table, region, monkeypatch):
+        from pynamodb_tables import region_request_table, tiles
+        monkeypatch.setattr(region_request_table, "REGION_BUDGET", 2 * ITEM_LIMIT)  # the package's own check off
+        monkeypatch.setattr(tiles, "REGION_BUDGET", 2 * ITEM_LIMIT)
         stored = region_table.get_region_request("r", "img")
         room = ITEM_LIMIT - item_size(stored.serialize()) - 1_500  # less than 140 tiles' worth
-        region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="m" * room))
+        write_message_around_the_package(backend, region_table, "m" * room)
         before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
         with pytest.raises(RegionFullError) as raised:
             region_table.add_tiles("img", "r", grid(140), TileState.FAILED)
-        assert raised.value.__cause__ is not None
+        assert raised.value.__cause__ is not None and raised.value.code is None
         assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
+
+
+def write_message_around_the_package(backend, region_table, message):
+    """A large ``message`` written by another client (the package's own updates keep room to complete)."""
+    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=backend.host)
+    client.update_item(TableName=region_table.table_name, Key={"image_id": {"S": "img"}, "region_id": {"S": "r"}},
+                       UpdateExpression="SET message = :m", ExpressionAttributeValues={":m": {"S": message}})
 
 
 class TestTileRecorder:
@@ -120,7 +142,7 @@ class TestTileRecorder:
                 if n == 9:
                     assert recorder.pending == 0 and recorder.region.succeeded_tile_count == 9
             assert recorder.pending == 5
-        assert counter.calls["UpdateItem"] == 5  # 9+1, 9+1, 5 tiles in per-state writes
+        assert counter.calls["UpdateItem"] == 3  # 9+1, 9+1, 5 tiles: both lists in one write
         stored = region_table.get_region_request("r", "img")
         assert (stored.succeeded_tile_count, stored.failed_tile_count) == (23, 2)
         assert recorder.pending == 0 and recorder.region.succeeded_tile_count == 23
@@ -139,17 +161,17 @@ class TestTileRecorder:
         recorder = TileRecorder(region_table, "img", "r", flush_every=1000)
         for tile in grid(200):
             recorder.record(tile, TileState.SUCCEEDED)
-        real = region_table.add_tiles
+        real = region_table.record_tiles
 
         def lands_then_fails(*args, **kwargs):
             real(*args, **kwargs)  # the write lands, the caller never hears
             raise UpdateRegionException("connection lost")
 
-        monkeypatch.setattr(region_table, "add_tiles", lands_then_fails)
+        monkeypatch.setattr(region_table, "record_tiles", lands_then_fails)
         with pytest.raises(UpdateRegionException):
             recorder.flush()
         assert recorder.pending == 200
-        monkeypatch.setattr(region_table, "add_tiles", real)
+        monkeypatch.setattr(region_table, "record_tiles", real)
         recorder.record(grid(201)[200], TileState.SUCCEEDED)
         assert recorder.flush().succeeded_tile_count == 201
         assert recorder.pending == 0

@@ -1,0 +1,112 @@
+"""How the tables reach DynamoDB: connection settings, and the calls PynamoDB's models do not make.
+
+Settings are PynamoDB's own (``connect_timeout_seconds``, ``read_timeout_seconds``,
+``max_retry_attempts``, ``max_pool_connections``), given to a table's constructor, and apply
+to every call it makes, transactions included. The package owns retries (``retry.py``), so
+botocore is configured to send each request once; ``max_retry_attempts`` is the package's.
+
+The one extension at PynamoDB's connection level: :func:`update_item`, an ``UpdateItem`` that
+returns the new item and, when its condition refuses it, the stored item
+(``ReturnValuesOnConditionCheckFailure=ALL_OLD``), which PynamoDB's ``Model.update`` does not
+ask for. This module is the only one that reaches PynamoDB's connection objects.
+"""
+
+import functools
+import math
+import numbers
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Mapping, Optional, Sequence, Type
+
+from botocore.exceptions import ClientError
+from pynamodb.connection import Connection
+from pynamodb.constants import ALL_NEW, ALL_OLD, UPDATE_ITEM
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.settings import get_settings_value
+
+#: The model runner's workers run 50 threads; a smaller pool would make them queue for connections.
+MIN_POOL_CONNECTIONS = 50
+#: The whole-number settings and their least values.
+_COUNTS = {"max_retry_attempts": 0, "max_pool_connections": 1}
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """PynamoDB's connection settings, with pools sized for a worker process of many threads."""
+
+    connect_timeout_seconds: float = float(get_settings_value("connect_timeout_seconds"))
+    read_timeout_seconds: float = float(get_settings_value("read_timeout_seconds"))
+    max_retry_attempts: int = int(get_settings_value("max_retry_attempts"))
+    max_pool_connections: int = max(MIN_POOL_CONNECTIONS, int(get_settings_value("max_pool_connections")))
+
+    @classmethod
+    def from_keywords(cls, owner: str, keywords: Mapping[str, Any]) -> "ConnectionSettings":
+        """Settings from a constructor's keywords: an unknown one is a ``TypeError``, a bad value a ``ValueError``."""
+        names = [each.name for each in fields(cls)]
+        unknown = sorted(set(keywords) - set(names))
+        if unknown:
+            raise TypeError(f"{owner}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                            f"connection settings are {', '.join(names)}")
+        values: Dict[str, Any] = {}
+        for name, value in keywords.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                usable = False
+            elif name in _COUNTS:
+                whole = int(value) if isinstance(value, numbers.Integral) else None
+                usable = whole is not None and whole >= _COUNTS[name]
+                values[name] = whole
+            else:
+                values[name] = float(value)
+                usable = math.isfinite(values[name]) and values[name] > 0
+            if not usable:
+                raise ValueError(f"{owner}(): {name} must be {'an int' if name in _COUNTS else 'a number of seconds'} "
+                                 f"of at least {_COUNTS.get(name, 'more than 0')}, got {value!r}")
+        return cls(**values)
+
+    def meta(self) -> Dict[str, Any]:
+        """The ``Meta`` attributes of a PynamoDB model using these settings (botocore sends once)."""
+        return {"connect_timeout_seconds": self.connect_timeout_seconds,
+                "read_timeout_seconds": self.read_timeout_seconds,
+                "max_pool_connections": self.max_pool_connections,
+                "max_retry_attempts": 0}
+
+
+@functools.cache
+def transaction_connection(host: Optional[str], region: Optional[str], settings: ConnectionSettings) -> Connection:
+    """The connection transactions are sent on, one per endpoint, region and settings."""
+    return Connection(host=host, region=region, **settings.meta())
+
+
+def client_of(model: Type[Model]) -> Any:
+    """The botocore client behind a bound model (for tests and the benchmark to hook events on)."""
+    return model._get_connection().connection.client
+
+
+def update_item(
+    model: Type[Model], hash_key: str, range_key: Optional[str], actions: Sequence[Action], condition: Condition
+) -> Dict[str, Any]:
+    """One ``UpdateItem`` returning the new item's attributes (wire form).
+
+    Raises botocore's ``ClientError`` as PynamoDB's connection does; when the condition refused
+    the write, :func:`refused_item` finds the stored item on it.
+    """
+    table = model._get_connection()
+    kwargs = table.connection.get_operation_kwargs(
+        table.table_name, hash_key, range_key=range_key, actions=actions, condition=condition,
+        return_values=ALL_NEW, return_values_on_condition_failure=ALL_OLD)
+    response: Dict[str, Any] = table.connection.dispatch(UPDATE_ITEM, kwargs)
+    return dict(response.get("Attributes", {}))
+
+
+def refused_item(exc: BaseException) -> Optional[Dict[str, Any]]:
+    """The stored item a refused ``UpdateItem`` returned (wire form), or ``None`` (no such item).
+
+    PynamoDB re-raises botocore's error without the item; the original is its ``__cause__``.
+    """
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, ClientError) and "Item" in seen.response:
+            return dict(seen.response["Item"])
+        seen = seen.__cause__  # type: ignore[assignment]
+    return None

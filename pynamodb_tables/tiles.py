@@ -1,0 +1,132 @@
+"""A region's two tile lists: which list a state writes, which tiles are new, the conditions
+and actions that append to them, and the condition that the item has room for more."""
+
+import functools
+import operator
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
+
+from pynamodb.attributes import NumberAttribute
+from pynamodb.expressions.condition import Condition, size
+from pynamodb.expressions.operand import Value
+from pynamodb.expressions.update import Action
+
+from . import validation
+from .attributes import Box, BoxAttribute, TileListAttribute
+from .models import RegionRequestItem
+from .sizing import MAX_TILE_BYTES, OTHER_ATTRIBUTES_MAX, REGION_BUDGET, SMALL_TEXT
+from .status import TileState
+
+#: Most tiles a write checks one by one in its condition (a ``contains`` and an ``OR`` each,
+#: beside a dozen operators for the room; DynamoDB allows 300 in an expression).
+MAX_TILES_PER_WRITE = 140
+
+Batch = Dict[TileState, List[Box]]
+
+
+def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
+    """The list and count attributes that record tiles of ``state``."""
+    if state is TileState.SUCCEEDED:
+        return RegionRequestItem.succeeded_tiles, RegionRequestItem.succeeded_tile_count
+    return RegionRequestItem.failed_tiles, RegionRequestItem.failed_tile_count
+
+
+def recorded(item: Optional[RegionRequestItem], state: TileState) -> List[Box]:
+    """The tiles ``item`` holds in ``state``'s list."""
+    return list(getattr(item, tile_lists(state)[0].attr_name) or []) if item is not None else []
+
+
+def unique_tiles(tiles: Iterable[Any]) -> List[Box]:
+    """Validated tiles in order, each once."""
+    seen = set()
+    result = []
+    for each in tiles:
+        box = validation.tile(each)
+        marker = _tile_key(box)
+        if marker not in seen:
+            seen.add(marker)
+            result.append(box)
+    return result
+
+
+def unrecorded(already: Optional[Sequence[Box]], tiles: Sequence[Box]) -> List[Box]:
+    """The tiles of ``tiles`` not in ``already``, in order."""
+    seen = {_tile_key(tile) for tile in already or []}
+    return [tile for tile in tiles if _tile_key(tile) not in seen]
+
+
+def new_tiles(item: Optional[RegionRequestItem], batch: Batch) -> Batch:
+    """The tiles of ``batch`` that ``item`` does not hold yet, by state (empty states left out)."""
+    new = {state: unrecorded(recorded(item, state), tiles) for state, tiles in batch.items()}
+    return {state: tiles for state, tiles in new.items() if tiles}
+
+
+def tiles_to_process(region_item: Optional[RegionRequestItem], tiles: Iterable[Any]) -> List[Box]:
+    """The tiles of a region that still need processing: those not among its succeeded tiles.
+
+    For a worker resuming a region (after ``start_region_request`` on a retry or redrive):
+    tiles that failed before are processed again, tiles that succeeded are not. ``tiles`` is
+    every tile of the region in processing order; the order is kept and each tile given once.
+    """
+    return unrecorded(recorded(region_item, TileState.SUCCEEDED), unique_tiles(tiles))
+
+
+def _tile_key(tile: Box) -> Tuple[Tuple[int, ...], ...]:
+    return tuple(tuple(pair) for pair in tile)
+
+
+def length(attribute: Any) -> Any:
+    """The stored list's length (or text's size), as an operand of a condition."""
+    return size(attribute)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
+
+
+def is_empty(tile_list: TileListAttribute) -> Condition:
+    return cast(Condition, tile_list.does_not_exist() | (length(tile_list) == 0))
+
+
+def has_length_of(tile_list: TileListAttribute, stored: Optional[Sequence[Box]]) -> Condition:
+    """``tile_list`` holds as many tiles as ``stored`` (within an attempt, lists only grow)."""
+    if not stored:
+        return is_empty(tile_list)
+    return cast(Condition, length(tile_list) == len(stored))
+
+
+def lists_as_in(item: RegionRequestItem) -> Condition:
+    """Both lists hold what ``item`` holds (they only grow within an attempt: same lengths, same tiles)."""
+    return cast(Condition, has_length_of(RegionRequestItem.succeeded_tiles, item.succeeded_tiles)
+                & has_length_of(RegionRequestItem.failed_tiles, item.failed_tiles))
+
+
+def none_recorded(batch: Batch) -> Condition:
+    """None of ``batch``'s tiles is in its state's list yet (one ``contains`` per tile)."""
+    checks = [tile_lists(state)[0].contains(Value(tile, attribute=BoxAttribute()))
+              for state, tiles in batch.items() for tile in tiles]
+    return cast(Condition, ~functools.reduce(operator.or_, checks))
+
+
+def append_actions(batch: Batch) -> List[Action]:
+    """Append each state's tiles to its list and add them to its count (lists created if absent)."""
+    actions: List[Action] = []
+    for state, tiles in batch.items():
+        tile_list, tile_count = tile_lists(state)
+        actions += [tile_list.set((tile_list | []).append(tiles)), tile_count.add(len(tiles))]
+    return actions
+
+
+def batch_size(batch: Batch) -> int:
+    return sum(len(tiles) for tiles in batch.values())
+
+
+def has_room_for(extra: int, *, rewritten: Iterable[str] = ()) -> Condition:
+    """The region exists and has room for ``extra`` more bytes whatever else it holds, as far as a
+    condition can tell: both lists short enough, and ``message`` (the one text attribute of
+    unbounded size) small. Where it does not hold, the writer looks at the item as stored (the
+    refusal carries it) and checks its exact size. (Seventeen operators: the rest of a condition
+    may use DynamoDB's 300.)"""
+    item = RegionRequestItem
+    most = max(0, (REGION_BUDGET - OTHER_ATTRIBUTES_MAX - extra) // (2 * MAX_TILE_BYTES))
+    lists = (item.succeeded_tiles, item.failed_tiles)
+    condition = item.region_id.exists() & functools.reduce(
+        operator.and_, (tile_list.does_not_exist() | (length(tile_list) < most) for tile_list in lists))
+    if "message" not in rewritten:
+        condition &= item.message.does_not_exist() | (length(item.message) <= SMALL_TEXT)
+    return cast(Condition, condition)
