@@ -11,6 +11,11 @@ answer; botocore then retries it, as it would against DynamoDB.
 - ``transaction-conflict``: the request is not sent; the answer is a 400
   ``TransactionConflictException`` (an item write racing a transaction), which botocore
   does not retry: the package must.
+- ``lost-timeout``: the request *is* sent and applied, then the caller gets a read timeout.
+- ``no-answer``: the request is not sent; the caller gets a read timeout (DynamoDB does not answer).
+
+``between``, if given, runs after a lost request was applied and before its caller hears of it
+(another worker acting in that window).
 """
 
 import contextlib
@@ -18,9 +23,10 @@ import json
 import threading
 import urllib.request
 from collections import Counter
-from typing import Any, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
 
 from pynamodb_tables import JobTable, RegionRequestTable
 
@@ -49,8 +55,9 @@ class FaultInjector:
     """Faults every ``every``-th request of each operation (of ``operations``, if given), at most ``limit``."""
 
     def __init__(self, kind: str, every: int, operations: Optional[Iterable[str]] = None,
-                 limit: Optional[int] = None) -> None:
+                 limit: Optional[int] = None, between: Optional[Callable[[], None]] = None) -> None:
         self.kind = kind
+        self.between = between
         self.every = every
         self.operations = set(operations) if operations is not None else None
         self.limit = limit
@@ -85,12 +92,16 @@ class FaultInjector:
                 self.injected[operation] += 1
         if not inject:
             return None
-        if self.kind == "lost-response":
+        if self.kind in ("lost-response", "lost-timeout"):
             forward = urllib.request.Request(request.url, data=request.body, method=request.method,
                                              headers={k: (v.decode() if isinstance(v, bytes) else v)
                                                       for k, v in request.headers.items()})
             with contextlib.suppress(Exception):  # applied or refused, the caller hears the same lost answer
                 urllib.request.urlopen(forward, timeout=30).read()
+            if self.between is not None:
+                self.between()
+        if self.kind in ("lost-timeout", "no-answer"):
+            raise ReadTimeoutError(endpoint_url=request.url)
         status, error_type = FAULTS[self.kind]
         body = json.dumps({"__type": error_type, "message": f"injected {self.kind}"}).encode()
         return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0",
