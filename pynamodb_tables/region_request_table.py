@@ -29,14 +29,9 @@ from .region_states import (
     LIFECYCLE_ATTRIBUTES,
     TILE_ATTRIBUTES,
     completion,
-    is_new_or_untouched,
     is_running,
-    restart_actions,
-    restarted,
-    same_attempt,
-    start_actions,
+    start,
     terminal_status,
-    was_worked_on,
 )
 from .retry import CONTENTION_ATTEMPTS, backoff
 from .sizing import ITEM_LIMIT, MAX_TEXT, REGION_BUDGET, appended_size, item_size
@@ -114,44 +109,34 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         key = self.key(given["image_id"], given["region_id"])
         values = settable(given, exclude=(*self.key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
         self.check_room(key, RegionRequestItem(**given), operation, error=InvalidRegionRequestException)
-        stored = self._start(key, values, operation)
+        # A region read back from the table (the model runner's workers pass one) is the state to start from.
+        copy = region_request_item if region_request_item.start_time is not None else None
+        stored = self._start(key, values, operation, copy)
         copy_stored(region_request_item, stored)
         return stored
 
-    def _start(self, key: Dict[str, str], values: Dict[str, Any], operation: str) -> RegionRequestItem:
-        """A new or untouched region takes one plain write, safe to apply twice (it sets the same values,
-        and only while the region has no tile and no outcome). A restart is a transaction with a
-        client request token, conditioned on the attempt it saw: never applied twice."""
-        stored: Optional[RegionRequestItem] = None
+    def _start(self, key: Dict[str, str], values: Dict[str, Any], operation: str,
+               stored: Optional[RegionRequestItem]) -> RegionRequestItem:
+        """One transaction with a client request token, conditioned on the state the start was decided
+        on (``stored``: the caller's copy if it is one, then what each refusal returns)."""
         cause: Optional[BaseException] = None
         for attempt in range(CONTENTION_ATTEMPTS):
-            if stored is None or not was_worked_on(stored):
-                now = clock.now_ms()
-                try:
-                    return self.update(key, start_actions(values, now), is_new_or_untouched(),
-                                       operation=operation, error=StartRegionException)
-                except ConditionNotMet as refused:
-                    stored, cause = refused.stored, refused.__cause__
-                    if stored is not None and refused.after_unknown and stored.start_time == now:
-                        return stored  # this very start landed (its answer was lost); tiles were recorded since
-                if stored is None:
-                    continue
-            if stored.region_status == RequestStatus.SUCCESS.value:
+            if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
                 raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
                                  item=stored) from cause
-            if not was_worked_on(stored):
-                continue  # changed back in between: start it as untouched
-            now = max(clock.now_ms(), int(stored.start_time or 0))  # start times never go back
-            self.check_room(key, with_values(stored, restarted(stored, values, now)), operation,
-                            error=StartRegionException)
+            now = max(clock.now_ms(), int(stored.start_time or 0) if stored is not None else 0)  # never back
+            sets, condition = start(stored, values, now)
+            result = with_values(stored if stored is not None else self.instance(key), sets)
+            self.check_room(key, result, operation, error=StartRegionException)
             try:
-                transact([Write(self, key, restart_actions(values, now), same_attempt(stored))],
+                transact([Write(self, key, set_actions(RegionRequestItem, sets), condition)],
                          operation=operation, error=StartRegionException)
             except ConditionNotMet as refused:
                 stored, cause = refused.stored, refused.__cause__
-                backoff(attempt)
+                if attempt:
+                    backoff(attempt - 1)
                 continue
-            return with_values(stored, restarted(stored, values, now))
+            return result
         raise self.error(StartRegionException, operation, key, "region kept changing while starting; gave up")
 
     # -- completing ----------------------------------------------------------------------------

@@ -15,27 +15,28 @@
 
 Every transition is one conditional write that holds only in the state it starts from:
 
-- start (new or untouched): :func:`is_new_or_untouched`; applying it twice changes nothing more;
-- restart: :func:`same_attempt` of the region as it was seen, sent as a transaction with a
-  client request token, so that a resend of a restart that landed is not applied again;
-- complete: :func:`completion`, from the attempt as it was seen (same start, same end, same
-  tiles) to its outcome; a second completion finds an outcome and changes nothing.
+- start: :func:`start`, from no region, or from the region as it was seen (same status, start,
+  end and tiles: :func:`same_attempt`) to a new attempt, counted as a retry if it was worked on;
+- complete: :func:`completion`, from the attempt as it was seen to its outcome; a second
+  completion finds an outcome and changes nothing.
+
+Both are sent as transactions with a client request token, so that a resend of one that landed
+(its answer lost) is not applied again, whatever another worker did in between.
 
 A start of a ``SUCCESS`` region is refused. ``end_time`` survives a restart: it marks a
 region whose earlier outcome was counted (see ``complete_region``).
 """
 
-from typing import Any, Dict, List, Tuple, cast
+from typing import Any, Dict, Optional, Tuple, cast
 
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
 
 from . import clock, validation
 from .errors import InvalidRegionRequestException
-from .items import set_actions, still
+from .items import still
 from .models import RegionRequestItem
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
-from .tiles import is_empty, lists_as_in
+from .tiles import lists_as_in
 
 #: Attributes only the table's own state changes write; items never overwrite them.
 TILE_ATTRIBUTES = ("succeeded_tiles", "succeeded_tile_count", "failed_tiles", "failed_tile_count")
@@ -46,14 +47,6 @@ LIFECYCLE_ATTRIBUTES = ("region_status", "region_retry_count", "start_time", "en
 def is_running() -> Condition:
     """The stored region has a status and it is not an outcome."""
     return RegionRequestItem.region_status.is_in(*sorted(NON_TERMINAL_VALUES))
-
-
-def is_new_or_untouched() -> Condition:
-    """No region yet, or one without an outcome and without any tile (queued, then picked up)."""
-    item = RegionRequestItem
-    untouched = ((item.region_status.does_not_exist() | is_running())
-                 & is_empty(item.succeeded_tiles) & is_empty(item.failed_tiles))
-    return cast(Condition, item.region_id.does_not_exist() | untouched)
 
 
 def was_worked_on(stored: RegionRequestItem) -> bool:
@@ -75,31 +68,27 @@ def start_values(values: Dict[str, Any], now: int) -> Dict[str, Any]:
                 region_status=RequestStatus.STARTED.value, processing_duration=0)
 
 
-def start_actions(values: Dict[str, Any], now: int) -> List[Action]:
-    """A start of a new or untouched region: no retry counted, lists and counts created if absent."""
-    item = RegionRequestItem
-    return [*set_actions(item, start_values(values, now)),
-            item.region_retry_count.set(item.region_retry_count | 0),
-            item.succeeded_tiles.set(item.succeeded_tiles | []),
-            item.succeeded_tile_count.set(item.succeeded_tile_count | 0),
-            item.failed_tiles.set(item.failed_tiles | []),
-            item.failed_tile_count.set(item.failed_tile_count | 0)]
+_EMPTY = {"region_retry_count": 0, "succeeded_tiles": [], "succeeded_tile_count": 0, "failed_tiles": [],
+          "failed_tile_count": 0}
 
 
-def restart_actions(values: Dict[str, Any], now: int) -> List[Action]:
-    """A restart: a retry counted, failed tiles cleared, succeeded tiles kept."""
-    item = RegionRequestItem
-    fresh = dict(start_values(values, now), failed_tiles=[], failed_tile_count=0)
-    return [*set_actions(item, fresh), item.region_retry_count.set((item.region_retry_count | 0) + 1),
-            item.succeeded_tiles.set(item.succeeded_tiles | []),
-            item.succeeded_tile_count.set(item.succeeded_tile_count | 0)]
+def start(stored: Optional[RegionRequestItem], values: Dict[str, Any], now: int) -> Tuple[Dict[str, Any], Condition]:
+    """The values a start of ``stored`` (``None``: no region yet) sets, and the condition it holds under.
 
-
-def restarted(stored: RegionRequestItem, values: Dict[str, Any], now: int) -> Dict[str, Any]:
-    """The values :func:`restart_actions` leaves on ``stored`` (whose lists the restart's condition pinned)."""
-    return dict(start_values(values, now), region_retry_count=int(stored.region_retry_count or 0) + 1,
-                failed_tiles=[], failed_tile_count=0, succeeded_tiles=list(stored.succeeded_tiles or []),
-                succeeded_tile_count=int(stored.succeeded_tile_count or 0))
+    New: everything, with no retry and empty lists. Untouched (no tile, no outcome): fresh times
+    and status, no retry counted. Worked on: a retry counted, failed tiles cleared, succeeded
+    tiles kept. Each holds only in the state it was decided on, so the item it leaves is
+    ``stored`` with these values, and it can never land on a later state.
+    """
+    fresh = start_values(values, now)
+    if stored is None:
+        return {**fresh, **_EMPTY}, RegionRequestItem.region_id.does_not_exist()
+    if was_worked_on(stored):
+        fresh.update(region_retry_count=int(stored.region_retry_count or 0) + 1, failed_tiles=[], failed_tile_count=0)
+    for name, empty in _EMPTY.items():
+        if getattr(stored, name) is None:
+            fresh.setdefault(name, empty)
+    return fresh, same_attempt(stored)
 
 
 def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[Dict[str, Any], Condition]:
