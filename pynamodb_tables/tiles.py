@@ -3,7 +3,7 @@ and actions that append to them, and the condition that the item has room for mo
 
 import functools
 import operator
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, cast
 
 from pynamodb.attributes import NumberAttribute
 from pynamodb.expressions.condition import Condition, size
@@ -37,14 +37,18 @@ def recorded(item: Optional[RegionRequestItem], state: TileState) -> List[Box]:
 
 def unique_tiles(tiles: Iterable[Any]) -> List[Box]:
     """Validated tiles in order, each once."""
-    seen = set()
+    return once([validation.tile(each) for each in tiles])
+
+
+def once(tiles: Iterable[Box]) -> List[Box]:
+    """``tiles`` in order, each once."""
+    seen: Set[Tuple[Tuple[int, ...], ...]] = set()
     result = []
-    for each in tiles:
-        box = validation.tile(each)
-        marker = _tile_key(box)
+    for tile in tiles:
+        marker = _tile_key(tile)
         if marker not in seen:
             seen.add(marker)
-            result.append(box)
+            result.append(tile)
     return result
 
 
@@ -55,8 +59,8 @@ def unrecorded(already: Optional[Sequence[Box]], tiles: Sequence[Box]) -> List[B
 
 
 def new_tiles(item: Optional[RegionRequestItem], batch: Batch) -> Batch:
-    """The tiles of ``batch`` that ``item`` does not hold yet, by state (empty states left out)."""
-    new = {state: unrecorded(recorded(item, state), tiles) for state, tiles in batch.items()}
+    """The tiles of ``batch`` that ``item`` does not hold yet, each once, by state (empty states left out)."""
+    new = {state: unrecorded(recorded(item, state), once(tiles)) for state, tiles in batch.items()}
     return {state: tiles for state, tiles in new.items() if tiles}
 
 

@@ -23,7 +23,7 @@ import json
 import threading
 import urllib.request
 from collections import Counter
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
@@ -52,11 +52,14 @@ def clients_of(job_table: JobTable, region_table: RegionRequestTable) -> List[An
 
 
 class FaultInjector:
-    """Faults every ``every``-th request of each operation (of ``operations``, if given), at most ``limit``."""
+    """Faults every ``every``-th request of each operation (of ``operations``, if given), at most ``limit``.
 
-    def __init__(self, kind: str, every: int, operations: Optional[Iterable[str]] = None,
+    ``kind`` is one kind of fault, or several taken in turn.
+    """
+
+    def __init__(self, kind: Union[str, Sequence[str]], every: int, operations: Optional[Iterable[str]] = None,
                  limit: Optional[int] = None, between: Optional[Callable[[], None]] = None) -> None:
-        self.kind = kind
+        self.kinds = [kind] if isinstance(kind, str) else list(kind)
         self.between = between
         self.every = every
         self.operations = set(operations) if operations is not None else None
@@ -78,8 +81,7 @@ class FaultInjector:
             client.meta.events.unregister("before-send.dynamodb", self._before_send)
 
     def _before_send(self, request: Any, **_: Any) -> Optional[AWSResponse]:
-        operation = request.headers.get("X-Amz-Target", b"")
-        operation = (operation.decode() if isinstance(operation, bytes) else operation).split(".")[-1]
+        operation = operation_of(request)
         if operation == "TransactWriteItems":
             with self._lock:
                 self.sent.append(json.loads(request.body))
@@ -92,20 +94,58 @@ class FaultInjector:
                 self.injected[operation] += 1
         if not inject:
             return None
-        if self.kind in ("lost-response", "lost-timeout"):
-            forward = urllib.request.Request(request.url, data=request.body, method=request.method,
-                                             headers={k: (v.decode() if isinstance(v, bytes) else v)
-                                                      for k, v in request.headers.items()})
-            with contextlib.suppress(Exception):  # applied or refused, the caller hears the same lost answer
-                urllib.request.urlopen(forward, timeout=30).read()
-            if self.between is not None:
-                self.between()
-        if self.kind in ("lost-timeout", "no-answer"):
-            raise ReadTimeoutError(endpoint_url=request.url)
-        status, error_type = FAULTS[self.kind]
-        body = json.dumps({"__type": error_type, "message": f"injected {self.kind}"}).encode()
-        return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0",
-                                                 "x-amzn-RequestId": "injected"}, _Body(body))
+        kind = self.kinds[(sum(self.injected.values()) - 1) % len(self.kinds)]
+        return answer_with_fault(request, kind, self.between)
+
+
+def operation_of(request: Any) -> str:
+    target = request.headers.get("X-Amz-Target", b"")
+    return str(target.decode() if isinstance(target, bytes) else target).split(".")[-1]
+
+
+def answer_with_fault(request: Any, kind: str, between: Optional[Callable[[], None]] = None) -> AWSResponse:
+    """The answer a faulted request gets (after sending it on, for the lost kinds)."""
+    if kind in ("lost-response", "lost-timeout"):
+        forward = urllib.request.Request(request.url, data=request.body, method=request.method,
+                                         headers={k: (v.decode() if isinstance(v, bytes) else v)
+                                                  for k, v in request.headers.items()})
+        with contextlib.suppress(Exception):  # applied or refused, the caller hears the same lost answer
+            urllib.request.urlopen(forward, timeout=30).read()
+        if between is not None:
+            between()
+    if kind in ("lost-timeout", "no-answer"):
+        raise ReadTimeoutError(endpoint_url=request.url)
+    status, error_type = FAULTS[kind]
+    body = json.dumps({"__type": error_type, "message": f"injected {kind}"}).encode()
+    return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0",
+                                             "x-amzn-RequestId": "injected"}, _Body(body))
+
+
+class ArmedFault:
+    """A fault for the next request on some clients, armed one at a time (for model-based tests)."""
+
+    def __init__(self, clients: Iterable[Any]) -> None:
+        self.kind: Optional[str] = None
+        self.between: Optional[Callable[[], None]] = None
+        self.hit: Optional[str] = None  # the operation the last fault hit
+        self._lock = threading.Lock()
+        for client in clients:
+            client.meta.events.register_first("before-send.dynamodb", self._before_send)
+
+    def arm(self, kind: str, between: Optional[Callable[[], None]] = None) -> None:
+        with self._lock:
+            self.kind, self.between, self.hit = kind, between, None
+
+    def disarm(self) -> None:
+        with self._lock:
+            self.kind = self.between = None
+
+    def _before_send(self, request: Any, **_: Any) -> Optional[AWSResponse]:
+        with self._lock:
+            kind, between, self.kind, self.between = self.kind, self.between, None, None
+            if kind is not None:
+                self.hit = operation_of(request)
+        return answer_with_fault(request, kind, between) if kind is not None else None
 
 
 class CallCounter:

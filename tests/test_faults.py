@@ -12,6 +12,7 @@ from pynamodb_tables import (
     RegionRequestItem,
     RegionRequestTable,
     RequestStatus,
+    TileRecorder,
     TileState,
     complete_region,
     tiles_to_process,
@@ -32,23 +33,31 @@ def create(host: str, suffix: str):
     return job_table, region_table
 
 
-def run_region(job_table, region_table, n: int, outcome: RequestStatus, tiles=TILES) -> None:
-    """A delivery, sent twice (a duplicate), with one tile failing in a FAILED region."""
+def run_region(job_table, region_table, n: int, outcome: RequestStatus, tiles=TILES, recorder: bool = False) -> None:
+    """A delivery, sent twice (a duplicate), with one tile failing in a FAILED region: tile by tile and
+    ``complete_region``, or with a ``TileRecorder`` and ``recorder.complete``."""
     region = region_table.start_region_request(RegionRequestItem(image_id="img", region_id=f"r-{n}"))
-    for tile in tiles_to_process(region, tiles):
-        failed = outcome is RequestStatus.FAILED and tile == tiles[0]
-        state = TileState.FAILED if failed else TileState.SUCCEEDED
-        region_table.add_tile("img", region.region_id, tile, state)
-        region_table.add_tile("img", region.region_id, tile, state)
-    complete_region(job_table, region_table, region, outcome)
-    complete_region(job_table, region_table, region, outcome)
+    for _ in range(2):
+        buffered = TileRecorder(region_table, "img", region.region_id, region=region) if recorder else None
+        for tile in tiles_to_process(region, tiles):
+            failed = outcome is RequestStatus.FAILED and tile == tiles[0]
+            state = TileState.FAILED if failed else TileState.SUCCEEDED
+            if buffered is not None:
+                buffered.record(tile, state)
+            else:
+                region_table.add_tile("img", region.region_id, tile, state)
+        if buffered is not None:
+            buffered.complete(job_table, outcome)
+        else:
+            complete_region(job_table, region_table, region, outcome)
 
 
-def run_image(job_table, region_table) -> None:
+def run_image(job_table, region_table, recorder: bool = False) -> None:
     job_table.start_image_request(JobItem(image_id="img", region_count=REGIONS))
     for n in range(REGIONS):
-        run_region(job_table, region_table, n, RequestStatus.FAILED if n == 0 else RequestStatus.SUCCESS)
-    run_region(job_table, region_table, 0, RequestStatus.SUCCESS)  # the redrive of the failed region
+        run_region(job_table, region_table, n, RequestStatus.FAILED if n == 0 else RequestStatus.SUCCESS,
+                   recorder=recorder)
+    run_region(job_table, region_table, 0, RequestStatus.SUCCESS, recorder=recorder)  # the redrive of the failed region
     with pytest.raises(RegionAlreadyCompleteError):
         region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r-0"))
     job_table.end_image_request("img")
@@ -69,19 +78,21 @@ def check_image(job_table, region_table) -> None:
 
 # One request in five is faulted: enough to hit every operation, few enough that botocore's
 # standard-mode retry quota (500 tokens, 5 per retry) lasts through the image, as it would on AWS.
+@pytest.mark.parametrize("recorder", [False, True], ids=["tile-by-tile", "recorder"])
 @pytest.mark.parametrize(("kind", "every"), [("throttle", 5), ("server-error", 5), ("lost-response", 5),
-                                             ("transaction-conflict", 5)])
-def test_image_lands_exactly_once_under_faults(dynamodb_local, kind, every):
+                                             ("transaction-conflict", 5), ("lost-timeout", 3), ("no-answer", 4)])
+def test_image_lands_exactly_once_under_faults(dynamodb_local, kind, every, recorder):
     job_table, region_table = create(dynamodb_local.endpoint, f"fault-{uuid.uuid4().hex[:8]}")
     # Only writes meet transaction conflicts; reads of an item in a transaction see its last committed state.
     operations = ["UpdateItem", "TransactWriteItems"] if kind == "transaction-conflict" else None
     injector = FaultInjector(kind, every, operations).install(clients_of(job_table, region_table))
     try:
-        run_image(job_table, region_table)
+        run_image(job_table, region_table, recorder)
     finally:
         injector.remove()
-    assert sum(injector.injected.values()) >= 15, injector.injected
-    assert {"UpdateItem", "TransactWriteItems"} <= set(injector.injected)
+    # One request in `every` of each kind faulted (the image makes about 50 writes tile by tile, 20 with recorders).
+    assert sum(injector.injected.values()) >= (6 if recorder else 10), injector.injected
+    assert ({"TransactWriteItems"} if recorder else {"UpdateItem", "TransactWriteItems"}) <= set(injector.injected)
     check_image(job_table, region_table)
 
 

@@ -24,7 +24,7 @@ from pynamodb_tables import (
 from pynamodb_tables.attributes import TileListAttribute
 from pynamodb_tables.sizing import ITEM_LIMIT, item_size, value_size
 from tests.conftest import T0
-from tests.faults import CallCounter, clients_of
+from tests.faults import CallCounter, FaultInjector, clients_of
 
 
 def grid(count: int, offset: int = 0):
@@ -224,6 +224,81 @@ class TestTileRecorder:
         assert (job.region_success, job.region_error) == (1, 0)
         assert complete_region(job_table, region_table, redriven, "FAILED").region_success == 1
 
+
+
+class TestRecorderComplete:
+    def test_tiles_outcome_and_counter_in_one_transaction(self, tables, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        recorder = TileRecorder(region_table, "img", "r", region=region)
+        for n, tile in enumerate(grid(121)):
+            recorder.record(tile, TileState.FAILED if n % 10 == 9 else TileState.SUCCEEDED)
+        with calls(tables) as counter:
+            job = recorder.complete(job_table, RequestStatus.PARTIAL)
+        assert dict(counter.calls) == {"TransactWriteItems": 1, "GetItem": 1}  # no read of the region
+        assert (job.region_success, job.region_error) == (0, 1) and recorder.pending == 0
+        stored = region_table.get_region_request("r", "img")
+        assert (stored.region_status, stored.succeeded_tile_count, stored.failed_tile_count) == ("PARTIAL", 109, 12)
+        assert recorder.region.attribute_values == stored.attribute_values
+
+    def test_a_duplicate_delivery_counts_once_and_keeps_every_tile(self, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        first = TileRecorder(region_table, "img", "r", region=region)
+        second = TileRecorder(region_table, "img", "r", region=region)  # the same message, delivered twice
+        for tile in grid(10):
+            first.record(tile, TileState.SUCCEEDED)
+        for tile in grid(12):
+            second.record(tile, TileState.SUCCEEDED)
+        assert first.complete(job_table, RequestStatus.SUCCESS).region_success == 1
+        job = second.complete(job_table, RequestStatus.FAILED)  # already complete: not counted
+        assert (job.region_success, job.region_error) == (1, 0)
+        stored = region_table.get_region_request("r", "img")
+        assert stored.region_status == "SUCCESS" and stored.succeeded_tile_count == 12  # the late tiles kept
+        assert sorted(stored.succeeded_tiles) == sorted(grid(12))
+
+    def test_a_redrive_is_counted_by_its_latest_outcome(self, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        failing = TileRecorder(region_table, "img", "r", region=region)
+        failing.record(grid(1)[0], TileState.FAILED)
+        assert failing.complete(job_table, RequestStatus.FAILED).region_error == 1
+        redriven = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))
+        retry = TileRecorder(region_table, "img", "r", region=redriven)
+        retry.record(grid(1)[0], TileState.SUCCEEDED)
+        job = retry.complete(job_table, RequestStatus.SUCCESS)
+        assert (job.region_success, job.region_error) == (1, 0)
+        assert retry.region.failed_tiles == [] and retry.region.succeeded_tiles == grid(1)
+
+    @pytest.mark.dynamodb_local
+    @pytest.mark.parametrize("backend", ["dynamodb_local"], indirect=True)
+    def test_a_lost_answer_counts_once(self, tables, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        recorder = TileRecorder(region_table, "img", "r", region=region)
+        for tile in grid(5):
+            recorder.record(tile, TileState.SUCCEEDED)
+        injector = FaultInjector("lost-response", every=1, operations=["TransactWriteItems"], limit=1)
+        injector.install(clients_of(*tables))
+        try:
+            job = recorder.complete(job_table, RequestStatus.SUCCESS)
+        finally:
+            injector.remove()
+        assert injector.injected["TransactWriteItems"] == 1
+        assert (job.region_success, job.region_error) == (1, 0)
+        assert region_table.get_region_request("r", "img").succeeded_tile_count == 5
+
+    @pytest.mark.dynamodb_local
+    @pytest.mark.parametrize("backend", ["dynamodb_local"], indirect=True)
+    def test_tiles_that_do_not_fit_leave_the_region_running(self, backend, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        region = region_table.add_tiles("img", "r", grid(TestItemLimit.FILLED), TileState.SUCCEEDED)
+        recorder = TileRecorder(region_table, "img", "r", region=region, flush_every=10_000)
+        for tile in grid(1_000, offset=TestItemLimit.FILLED):
+            recorder.record(tile, TileState.SUCCEEDED)
+        with pytest.raises(RegionFullError):
+            recorder.complete(job_table, RequestStatus.SUCCESS)
+        assert recorder.pending == 1_000
+        assert region_table.get_region_request("r", "img").region_status == "STARTED"
+        assert job_table.get_image_request("img").region_success == 0
+        job = TileRecorder(region_table, "img", "r", region=region).complete(job_table, RequestStatus.PARTIAL)
+        assert job.region_error == 1  # without the tiles that do not fit, it completes
 
 @pytest.mark.parametrize(("value", "size"), [
     # value sizes measured on DynamoDB Local (largest item it accepts, padded with a string)

@@ -1,0 +1,326 @@
+"""A model of the whole state machine, checked by Hypothesis against DynamoDB Local under faults.
+
+Hypothesis writes programs of worker steps: start the image, start (or restart, or redeliver)
+a region, add a tile, record and flush tiles, complete a region (``complete_region`` or
+``TileRecorder.complete``), end the image, crash (a worker forgets what it held). Three workers,
+each on its own clients, take the steps; a step may carry a fault on the worker's next request:
+an answer lost after the write landed (a 500, or a read timeout), a request lost before it
+landed, throttling, a transaction conflict, a server error. A lost answer may also let another
+worker take a step in the window between the write landing and the resend.
+
+After every step the tables must equal a plain-Python model of what must hold (counts by each
+region's latest outcome, tiles never lost or doubled, retries counted once, one end). A step
+that interleaves with another worker's may take effect before or after it: the tables must
+equal the model after one of the two orders. A failure shrinks to the few steps that cause it.
+
+``STATE_MACHINE_EXAMPLES`` sets how many programs run (CI: a bounded number; ``./dev soak``: more).
+"""
+
+import copy
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from pynamodb_tables import (
+    CompleteRegionException,
+    EndImageException,
+    ImageAlreadyEndedError,
+    ImageRequestExistsError,
+    JobItem,
+    JobTable,
+    RegionAlreadyCompleteError,
+    RegionRequestItem,
+    RegionRequestTable,
+    RequestStatus,
+    TileRecorder,
+    TileState,
+    UpdateRegionException,
+    complete_region,
+)
+from tests.faults import ArmedFault, clients_of
+
+pytestmark = [pytest.mark.dynamodb_local, pytest.mark.slow]
+
+REGIONS = ("r0", "r1", "r2")
+TILES = [[[x, y], [16, 16]] for x in (0, 16) for y in (0, 16)]
+WORKERS = 3
+FAULT_KINDS = ("lost-response", "lost-timeout", "no-answer", "throttle", "server-error", "transaction-conflict")
+OUTCOMES = (RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED)
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+@dataclass
+class RegionModel:
+    status: str = "STARTED"
+    retries: int = 0
+    succeeded: Set[Tuple[int, ...]] = field(default_factory=set)
+    failed: Set[Tuple[int, ...]] = field(default_factory=set)
+    counted: Optional[str] = None  # the category the job counts this region in: "success" or "error"
+
+
+@dataclass
+class Model:
+    """What the tables must hold after a sequence of steps applied one at a time."""
+
+    started: bool = False
+    ended: bool = False
+    success: int = 0
+    error: int = 0
+    regions: Dict[str, RegionModel] = field(default_factory=dict)
+
+    def apply(self, step: Tuple[Any, ...]) -> Optional[type]:
+        """Apply ``step``; returns the exception class the call must raise (``None``: none)."""
+        name, *args = step
+        return getattr(self, name)(*args)  # type: ignore[no-any-return]
+
+    def start_image(self) -> Optional[type]:
+        if self.started:
+            return ImageRequestExistsError
+        self.started = True
+        return None
+
+    def end_image(self) -> Optional[type]:
+        if not self.started:
+            return EndImageException
+        if self.ended:
+            return ImageAlreadyEndedError
+        self.ended = True
+        return None
+
+    def start_region(self, region_id: str) -> Optional[type]:
+        region = self.regions.get(region_id)
+        if region is None:
+            self.regions[region_id] = RegionModel()
+            return None
+        if region.status == "SUCCESS":
+            return RegionAlreadyCompleteError
+        if region.status in ("PARTIAL", "FAILED") or region.succeeded or region.failed:
+            region.retries += 1
+            region.failed = set()
+        region.status = "STARTED"
+        return None
+
+    def add_tiles(self, region_id: str, tiles: Tuple[Tuple[int, str], ...]) -> Optional[type]:
+        region = self.regions.get(region_id)
+        if region is None:
+            return UpdateRegionException
+        for index, state in tiles:
+            (region.succeeded if state == "succeeded" else region.failed).add(key(TILES[index]))
+        return None
+
+    def complete(self, region_id: str, outcome: str, tiles: Tuple[Tuple[int, str], ...] = ()) -> Optional[type]:
+        region = self.regions.get(region_id)
+        if region is None:
+            return CompleteRegionException
+        if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
+            self.add_tiles(region_id, tiles)  # late tiles are still recorded; nothing is counted
+            return None if self.started else CompleteRegionException
+        if not self.started:
+            return CompleteRegionException  # the transaction needs the job: nothing changes
+        self.add_tiles(region_id, tiles)
+        category = "success" if outcome == "SUCCESS" else "error"
+        if region.counted is None:
+            self.success += category == "success"
+            self.error += category == "error"
+        elif region.counted == "error" and category == "success":
+            self.error, self.success = self.error - 1, self.success + 1
+        region.counted, region.status = category, outcome
+        return None
+
+
+def key(tile: List[List[int]]) -> Tuple[int, ...]:
+    return tuple(value for pair in tile for value in pair)
+
+
+# -- the workers ----------------------------------------------------------------------------------
+
+class Worker:
+    """One worker process: its own clients (other settings), what it holds, and a fault to arm."""
+
+    def __init__(self, host: str, job_name: str, region_name: str, number: int) -> None:
+        settings_ = {"read_timeout_seconds": 20 + number}
+        self.jobs = JobTable(job_name, host=host, **settings_)
+        self.regions = RegionRequestTable(region_name, host=host, **settings_)
+        self.fault = ArmedFault(clients_of(self.jobs, self.regions))
+        self.held: Dict[str, RegionRequestItem] = {}
+
+    def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
+        """Take ``step``; returns the class of the package error it raised (``None``: none)."""
+        name, *args = step
+        try:
+            if name == "start_image":
+                self.jobs.start_image_request(JobItem(image_id, "job", region_count=len(REGIONS)))
+            elif name == "end_image":
+                self.jobs.end_image_request(image_id)
+            elif name == "start_region":
+                held = self.held.get(args[0])
+                item = held if held is not None else RegionRequestItem(args[0], image_id, "job")
+                self.held[args[0]] = self.regions.start_region_request(item)
+            elif name == "add_tiles":
+                region_id, tiles = args
+                if len(tiles) == 1:
+                    (index, state), = tiles
+                    self.held[region_id] = self.regions.add_tile(image_id, region_id, TILES[index], TileState(state))
+                else:
+                    recorder = TileRecorder(self.regions, image_id, region_id, region=self.held.get(region_id))
+                    for index, state in tiles:
+                        recorder.record(TILES[index], TileState(state))
+                    self.held[region_id] = recorder.flush()
+            elif name == "complete":
+                region_id, outcome, tiles = args
+                held = self.held.get(region_id)
+                if tiles:
+                    recorder = TileRecorder(self.regions, image_id, region_id, region=held)
+                    for index, state in tiles:
+                        recorder.record(TILES[index], TileState(state))
+                    recorder.complete(self.jobs, RequestStatus(outcome))
+                else:
+                    item = held if held is not None else RegionRequestItem(region_id, image_id)
+                    complete_region(self.jobs, self.regions, item, RequestStatus(outcome))
+            return None
+        except (ImageRequestExistsError, EndImageException, RegionAlreadyCompleteError, UpdateRegionException,
+                CompleteRegionException) as exc:
+            if name == "add_tiles":
+                self.held.pop(args[0], None)  # a recorder whose region is unknown holds nothing
+            return type(exc)
+
+
+def error_class(raised: Optional[type], expected: Optional[type]) -> bool:
+    """``raised`` is what the model expects (a subclass of it, e.g. RegionAlreadyCompleteError)."""
+    if expected is None or raised is None:
+        return raised is expected
+    return issubclass(raised, expected)
+
+
+tiles_strategy = st.lists(st.tuples(st.integers(0, len(TILES) - 1), st.sampled_from(["succeeded", "failed"])),
+                          min_size=1, max_size=3).map(tuple)
+steps = st.one_of(
+    st.just(("start_image",)),
+    st.just(("end_image",)),
+    st.tuples(st.just("start_region"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("add_tiles"), st.sampled_from(REGIONS), tiles_strategy),
+    st.tuples(st.just("complete"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
+              st.one_of(st.just(()), tiles_strategy)),
+)
+
+
+class Workers(RuleBasedStateMachine):
+    """The rules: worker steps with faults; the invariant: the tables equal the model."""
+
+    pool: List[Worker] = []  # set by the fixture: the workers, on tables made for the test
+    reader: Tuple[JobTable, RegionRequestTable]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image_id = f"img-{uuid.uuid4().hex[:12]}"
+        self.model = Model()
+        self.workers = self.pool
+        for worker in self.workers:
+            worker.held.clear()
+            worker.fault.disarm()
+        self.end_time: Optional[int] = None
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                    other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        interleaved: List[Optional[type]] = []
+        if fault in ("lost-response", "lost-timeout") and other is not None and other[0] != worker:
+            other_worker, other_step = other
+
+            def between() -> None:
+                interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
+        else:
+            other_step, between = None, None
+        if fault is not None:
+            self.workers[worker].fault.arm(fault, between)
+        raised = self.workers[worker].run(self.image_id, step)
+        self.workers[worker].fault.disarm()
+        # Without another worker's step in between, the step took effect alone. With one, the lost
+        # request may have been the step's own write or one before it: either order may be right.
+        orders = [[0, 1], [1, 0]] if interleaved else [[0]]
+        taken = [step, other_step]
+        raised_by = [raised, *interleaved]
+        for order in orders:
+            model = copy.deepcopy(self.model)
+            expected = {index: model.apply(taken[index]) for index in order}
+            if all(error_class(raised_by[index], expected[index]) for index in order) and self.matches(model):
+                self.model = model
+                return
+        pytest.fail(f"no order of {taken} explains the tables; raised {raised_by}; "
+                    f"model before: {self.model}; tables: {self.tables()}")
+
+    @rule(worker=st.integers(0, WORKERS - 1))
+    def crash(self, worker: int) -> None:
+        """A worker dies and comes back: it holds nothing of what it was doing."""
+        self.workers[worker].held.clear()
+
+    def tables(self) -> Dict[str, Any]:
+        jobs, regions = self.reader
+        job = jobs.read(jobs.key(self.image_id), operation="check", error=CompleteRegionException)
+        stored = {item.region_id: item for item in regions.list_regions(self.image_id)}
+        return {"job": job, "regions": stored}
+
+    def matches(self, model: Model) -> bool:
+        state = self.tables()
+        job = state["job"]
+        if (job is not None) != model.started:
+            return False
+        if job is not None:
+            if (job.region_success, job.region_error) != (model.success, model.error):
+                return False
+            if (job.end_time is not None) != model.ended:
+                return False
+        if set(state["regions"]) != set(model.regions):
+            return False
+        for region_id, region in model.regions.items():
+            item = state["regions"][region_id]
+            succeeded = [key(tile) for tile in item.succeeded_tiles or []]
+            failed = [key(tile) for tile in item.failed_tiles or []]
+            if (item.region_status, item.region_retry_count) != (region.status, region.retries):
+                return False
+            if sorted(succeeded) != sorted(region.succeeded) or sorted(failed) != sorted(region.failed):
+                return False  # a tile lost, doubled or in the wrong list
+            if (item.succeeded_tile_count, item.failed_tile_count) != (len(succeeded), len(failed)):
+                return False
+        return True
+
+    @invariant()
+    def one_end_that_never_moves(self) -> None:
+        job = self.tables()["job"]
+        if job is not None and job.end_time is not None:
+            if self.end_time is None:
+                self.end_time = int(job.end_time)
+            assert int(job.end_time) == self.end_time, "the job's end_time moved"
+        if job is not None:
+            assert job.region_success + job.region_error <= len(self.model.regions), "more outcomes than regions"
+
+
+@pytest.fixture
+def workers(dynamodb_local):
+    suffix = uuid.uuid4().hex[:8]
+    job_name, region_name = f"jobs-model-{suffix}", f"regions-model-{suffix}"
+    reader = (JobTable(job_name, host=dynamodb_local.endpoint),
+              RegionRequestTable(region_name, host=dynamodb_local.endpoint))
+    for table in reader:
+        table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    Workers.reader = reader
+    Workers.pool = [Worker(dynamodb_local.endpoint, job_name, region_name, n) for n in range(WORKERS)]
+    yield
+    for table in reader:
+        table.model.delete_table()
+
+
+def test_the_tables_follow_the_model_whatever_the_faults(workers):
+    examples = int(os.environ.get("STATE_MACHINE_EXAMPLES", "60"))
+    run_state_machine_as_test(Workers, settings=settings(
+        max_examples=examples, stateful_step_count=int(os.environ.get("STATE_MACHINE_STEPS", "30")),
+        deadline=None, database=None, suppress_health_check=list(HealthCheck)))
