@@ -1,12 +1,14 @@
-"""A worker's calls for one image, against an embedded DynamoDB (moto's server, in-process).
+"""A worker's calls for one image, against an embedded DynamoDB (DynamoDB Local where Java and its jar
+are found, else moto's server): the README's example, runnable.
 
 Run it with ``./dev example``. With ``AWS_ENDPOINT_URL_DYNAMODB`` set it uses that endpoint
-instead (DynamoDB Local, say), creating the tables if they are missing.
+instead, creating the tables if they are missing.
 """
 
-import logging
+import contextlib
 import os
 import random
+from typing import Iterator
 
 from pynamodb_tables import (
     JobItem,
@@ -14,64 +16,68 @@ from pynamodb_tables import (
     RegionRequestItem,
     RegionRequestTable,
     RequestStatus,
+    TileRecorder,
     TileState,
-    complete_region,
+    tiles_to_process,
 )
+from pynamodb_tables.testing import create_tables, embedded_dynamodb
+
+
+def run_region(job_table: JobTable, region_table: RegionRequestTable, image_id: str, bounds: list,
+               rng: random.Random) -> JobItem:
+    """One region message: start it, process the tiles not done yet, record them and the outcome."""
+    region = region_table.start_region_request(RegionRequestItem(
+        f"{bounds}-{image_id}", image_id, "example-job", region_bounds=bounds, tile_size=(512, 512),
+        tile_overlap=(0, 0), total_tiles=4))
+    tiles = [[[bounds[0][0] + dx, bounds[0][1] + dy], [512, 512]] for dx in (0, 512) for dy in (0, 512)]
+    recorder = TileRecorder(region_table, image_id, region.region_id, region=region)
+    failed = 0
+    for tile in tiles_to_process(region, tiles):
+        ok = rng.random() > 0.2  # the model's answer for this tile
+        failed += not ok
+        recorder.record(tile, TileState.SUCCEEDED if ok else TileState.FAILED)
+    outcome = RequestStatus.SUCCESS if not failed else RequestStatus.PARTIAL
+    job = recorder.complete(job_table, outcome)  # tiles, outcome and job counter: one transaction
+    again = recorder.complete(job_table, outcome)  # a retry of the same message: counted once
+    assert (again.region_success, again.region_error) == (job.region_success, job.region_error)
+    print(f"region {bounds}: {outcome.value:8} tiles ok={4 - failed} failed={failed}  "
+          f"job {job.region_success}+{job.region_error}/{job.region_count}")
+    return job
 
 
 def run_image(job_table: JobTable, region_table: RegionRequestTable, image_id: str) -> JobItem:
+    job: JobItem
     regions = [[[x, y], [1024, 1024]] for x in (0, 1024) for y in (0, 1024)]
-    job_table.start_image_request(JobItem(image_id=image_id, job_id="demo-job", region_count=len(regions),
-                                          image_url="s3://bucket/image.tif", width=2048, height=2048))
+    job_table.start_image_request(JobItem(image_id, "example-job", "s3://bucket/image.tif",
+                                          region_count=len(regions), width=2048, height=2048))
     rng = random.Random(3)
     for bounds in regions:
-        region_id = f"{bounds}-{image_id}"
-        region = region_table.start_region_request(RegionRequestItem(
-            image_id=image_id, region_id=region_id, region_bounds=bounds, tile_size=[512, 512],
-            tile_overlap=[0, 0], total_tiles=4))
-        tiles = [[[bounds[0][0] + dx, bounds[0][1] + dy], [512, 512]] for dx in (0, 512) for dy in (0, 512)]
-        for tile in tiles:
-            state = TileState.FAILED if rng.random() < 0.2 else TileState.SUCCEEDED
-            region_table.add_tile(image_id, region_id, tile, state)
-            region_table.add_tile(image_id, region_id, tile, state)  # a duplicate delivery: changes nothing
-        region = region_table.get_region_request(region_id, image_id) or region
-        outcome = RequestStatus.SUCCESS if not region.failed_tile_count else RequestStatus.PARTIAL
-        job = complete_region(job_table, region_table, region, outcome)
-        complete_region(job_table, region_table, region, outcome)  # a retry: counted once
-        print(f"region {bounds}: {outcome.value:8} tiles ok={region.succeeded_tile_count} "
-              f"failed={region.failed_tile_count}  job {job.region_success}+{job.region_error}/{job.region_count}")
-    job = job_table.get_image_request(image_id)
+        job = run_region(job_table, region_table, image_id, bounds, rng)
     if JobTable.is_image_request_complete(job):
-        job = job_table.end_image_request(image_id)
+        job = job_table.end_image_request(image_id)  # exactly one worker ends it
     return job
+
+
+@contextlib.contextmanager
+def endpoint() -> Iterator[str]:
+    configured = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    if configured:
+        yield configured
+        return
+    for name, value in (("AWS_ACCESS_KEY_ID", "example"), ("AWS_SECRET_ACCESS_KEY", "example")):
+        os.environ[name] = value  # the embedded server's, never real ones
+    with embedded_dynamodb() as embedded:
+        print(f"embedded DynamoDB at {embedded}")
+        yield embedded
 
 
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "example")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "example")
-    server = None
-    host = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-    if not host:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's per-request lines
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        address = server.get_host_and_port()
-        host = f"http://{address[0]}:{address[1]}"
-        print(f"embedded DynamoDB (moto) at {host}")
-    try:
-        job_table, region_table = JobTable("example-jobs", host=host), RegionRequestTable("example-regions", host=host)
-        for table in (job_table, region_table):
-            if not table.model.exists():
-                table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    with endpoint() as host:
+        job_table, region_table = create_tables(host, "example-jobs", "example-regions")
         job = run_image(job_table, region_table, image_id=f"image-{random.randrange(10**6)}")
         print(f"job {job.image_id}: success={job.region_success} error={job.region_error} "
               f"count={job.region_count} ended={job.end_time is not None} duration={job.processing_duration}s")
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import argparse
 import contextlib
 import itertools
 import json
-import logging
 import multiprocessing
 import os
 import queue
@@ -48,7 +47,6 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -799,44 +797,17 @@ def demo_endpoint(settings: Settings) -> Iterator[Settings]:
     if settings.endpoint_url:
         yield settings
         return
+    from .testing import MotoServer
+
     try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        raise CommandError("demo without --endpoint-url needs moto for its embedded DynamoDB: "
-                           "pip install 'pynamodb_tables[demo]'") from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its per-request lines
+        server = MotoServer()
+    except RuntimeError as exc:
+        raise CommandError(f"demo without --endpoint-url: {exc}") from None
     os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")  # the embedded server's; inherited
     os.environ.pop("AWS_SESSION_TOKEN", None)  # by the workers, and never real credentials
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        serialize_requests(server)
-        host, port = server.get_host_and_port()
-        print(f"embedded DynamoDB (moto server) at http://{host}:{port}")
-        yield replace(settings, endpoint_url=f"http://{host}:{port}", region=settings.region or "us-east-1")
-    finally:
-        server.stop()
-
-
-def serialize_requests(server: Any) -> None:
-    """Make the embedded server handle one request at a time.
-
-    moto checks a write's condition and applies the write in separate Python steps, so two
-    conditional writes served on two threads could interleave; DynamoDB applies each one
-    atomically. One request at a time gives the workers the same guarantee.
-    """
-    wsgi = server._server  # werkzeug's server, made by start()
-    app, lock = wsgi.app, threading.Lock()
-
-    def one_at_a_time(environ: Any, start_response: Any) -> List[bytes]:
-        with lock:
-            response = app(environ, start_response)
-            try:
-                return list(response)
-            finally:
-                getattr(response, "close", lambda: None)()
-
-    wsgi.app = one_at_a_time
+    with server:
+        print(f"embedded DynamoDB (moto server) at {server.endpoint}")
+        yield replace(settings, endpoint_url=server.endpoint, region=settings.region or "us-east-1")
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

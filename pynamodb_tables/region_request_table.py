@@ -4,7 +4,7 @@ Its state changes are written as conditions in ``region_states.py``; its tile li
 ``tiles.py``; the item's size rules in ``sizing.py``.
 """
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, cast
 
 from pynamodb.expressions.condition import Condition
 
@@ -129,9 +129,16 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             result = with_values(stored if stored is not None else self.instance(key), sets)
             self.check_room(key, result, operation, error=StartRegionException)
             try:
+                if stored is None:
+                    # A new region: one plain write (half the units of a transaction). Sent again after a
+                    # lost answer, it is refused by its own landed copy, recognised below.
+                    return self.update(key, set_actions(RegionRequestItem, sets), condition,
+                                       operation=operation, error=StartRegionException)
                 transact([Write(self, key, set_actions(RegionRequestItem, sets), condition)],
                          operation=operation, error=StartRegionException)
             except ConditionNotMet as refused:
+                if stored is None and refused.after_unknown and is_this_new_start(refused.stored, now):
+                    return cast(RegionRequestItem, refused.stored)
                 stored, cause = refused.stored, refused.__cause__
                 if attempt:
                     backoff(attempt - 1)
@@ -330,6 +337,13 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                              f"{what}: the region item would grow to {size} bytes, past the {REGION_BUDGET} it may "
                              f"use (DynamoDB items are limited to {ITEM_LIMIT} bytes, and a region keeps room to "
                              f"complete); nothing was written", item=item)
+
+
+def is_this_new_start(stored: Optional[RegionRequestItem], now: int) -> bool:
+    """Whether ``stored`` is a new region started at ``now`` and not restarted since: the start that
+    was sent and whose answer was lost (or a twin started in the same millisecond, which is the same)."""
+    return (stored is not None and stored.start_time == now and not stored.region_retry_count
+            and stored.region_status not in TERMINAL_VALUES)
 
 
 def tile_bytes(batch: Batch) -> int:

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from pynamodb_tables import JobTable, RegionRequestTable
-from tests.dynamodb_local import DynamoDBLocal
+from pynamodb_tables.testing import DynamoDBLocal
 
 # Every frozen test starts here. It lies in the future: DynamoDB Local, like DynamoDB,
 # deletes items whose expire_time has passed, and expire_time is derived from this clock.

