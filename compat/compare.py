@@ -54,21 +54,18 @@ def main_phase_errors(result: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [e for e in result["errors"] if not e["phase"].startswith("redeliver")]
 
 
+#: What is compared of each region.
+REGION_FIELDS = ("status", "succeeded_tile_count", "failed_tile_count", "region_retry_count", "succeeded_tiles",
+                 "failed_tiles")
+
+
 def rows(result: Dict[str, Any]) -> Dict[str, Any]:
     """The compared values of one run, by name."""
     main = result["main"]
     values: Dict[str, Any] = {f"job.{k}": v for k, v in main["job"].items()}
     for region_id, region in main["regions"].items():
         name = f"region {short_region(region_id)} [{region['designed']}]"
-        for field in (
-            "status",
-            "succeeded_tile_count",
-            "failed_tile_count",
-            "region_retry_count",
-            "succeeded_tiles",
-            "failed_tiles",
-            "end_time_set",
-        ):
+        for field in (*REGION_FIELDS, "end_time_set"):
             label = f"len({field})" if field in ("succeeded_tiles", "failed_tiles") else field
             values[f"{name}.{label}"] = region[field]
     values["image status notifications"] = " > ".join(main["image_status_events"])
@@ -120,14 +117,7 @@ def redelivery_report(a: Dict[str, Any], b: Dict[str, Any]) -> str:
         pairs: List[Row] = []
         for run_key in ("region_count", "region_success", "region_error", "end_time_set"):
             pairs.append((f"job.{run_key}", ra["job"].get(run_key), rb["job"].get(run_key)))
-        for field in (
-            "status",
-            "succeeded_tile_count",
-            "failed_tile_count",
-            "region_retry_count",
-            "succeeded_tiles",
-            "failed_tiles",
-        ):
+        for field in REGION_FIELDS:
             pairs.append((f"region.{field}", (ra["region"] or {}).get(field), (rb["region"] or {}).get(field)))
         pairs.append(
             (
