@@ -30,7 +30,8 @@ from pynamodb_tables import (
     complete_region,
     tiles_to_process,
 )
-from pynamodb_tables.management import DemoResult, Scenario
+from pynamodb_tables.management.demo_checks import DemoResult
+from pynamodb_tables.management.demo_scenario import Scenario
 from tests.conftest import Backend
 from tests.faults import clients_of
 

@@ -1,0 +1,30 @@
+"""``iam-policy``: the least-privilege IAM policy a worker needs on the two tables."""
+
+from typing import Any, Dict, Tuple
+
+from .settings import Tables, logical_id
+
+#: What a worker's calls need, per table. Every write is ``UpdateItem`` (also each update in
+#: ``complete_region``'s ``TransactWriteItems``, which has no IAM action of its own); reads are
+#: ``GetItem``; ``list_regions`` is a ``Query``; ``complete_region`` checks the job with
+#: ``ConditionCheckItem`` when a redriven region's outcome leaves the counters as they are.
+WORKER_ACTIONS: Dict[str, Tuple[str, ...]] = {
+    "job": ("dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+    "region request": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+}
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def iam_policy(tables: Tables, region: str, account_id: str) -> Dict[str, Any]:
+    """The policy a worker needs: :data:`WORKER_ACTIONS` on each table's ARN, nothing else."""
+    statements = []
+    for role, table in tables.roles():
+        arn = f"arn:{partition_of(region)}:dynamodb:{region}:{account_id}:table/{table.table_name}"
+        statements.append({"Sid": logical_id(role), "Effect": "Allow", "Action": sorted(WORKER_ACTIONS[role]),
+                           "Resource": arn})
+    return {"Version": "2012-10-17", "Statement": statements}

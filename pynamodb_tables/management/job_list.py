@@ -1,0 +1,81 @@
+"""``list-jobs``: every job of the job table, newest first, with its stale regions, as data.
+
+The job table is read with a paginated scan; each listed job's regions with a query that
+projects only their status and last update. Both are eventually consistent (half the read
+units of a strongly consistent read: an overview may lag a second behind). ``list-jobs
+--json`` prints a list of objects with ``image_id``, ``job_id``, ``state`` (``running``,
+``complete``, ``ended``: as ``status``), ``region_count``, ``region_success``,
+``region_error``, ``start_time``, ``end_time`` (epoch milliseconds or ``null``) and
+``stale_regions`` (regions without an outcome not updated for ``--stale-after`` seconds).
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from .. import clock
+from ..errors import GetImageRequestItemException
+from ..job_table import JobItem
+from .job_status import is_stale, job_summary
+from .reads import ReadCost, items, query_hash_key
+from .settings import Tables
+
+JSON_KEYS = ("image_id", "job_id", "state", "region_count", "region_success", "region_error", "start_time",
+             "end_time", "stale_regions")
+
+#: Told how far the reading has gone: what is being read, how many done, of how many (if known), the cost.
+Progress = Callable[[str, int, Optional[int], ReadCost], None]
+
+
+@dataclass
+class JobList:
+    """The jobs listed (newest first) and what reading them took."""
+
+    jobs: List[Dict[str, Any]]  # job_summary's keys, with image_id and stale_regions
+    jobs_in_table: int
+    by_state: Dict[str, int]  # every job in the table, by state
+    state: Optional[str]  # the --state asked for
+    checked_at: int
+    stale_after_seconds: float
+    cost: ReadCost = field(default_factory=ReadCost)
+
+    def as_json(self) -> List[Dict[str, Any]]:
+        return [{key: job[key] for key in JSON_KEYS} for job in self.jobs]
+
+
+def no_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> None:
+    pass
+
+
+def stale_regions(tables: Tables, image_id: str, now_ms: int, stale_after_s: float, cost: ReadCost) -> int:
+    """How many of the job's regions are stale (a query projecting status and last update)."""
+    regions = query_hash_key(tables.region, image_id, cost, ProjectionExpression="#status, #updated",
+                             names={"#status": "region_status", "#updated": "last_updated_time"})
+    return sum(1 for r in regions if is_stale(r.get("region_status", {}).get("S"),
+                                              whole_number(r.get("last_updated_time", {}).get("N")),
+                                              now_ms, stale_after_s))
+
+
+def whole_number(text: Optional[str]) -> Optional[int]:
+    return None if text is None else int(float(text))
+
+
+def list_jobs(tables: Tables, state: Optional[str], stale_after_s: float,
+              progress: Progress = no_progress) -> JobList:
+    """Every job (only those in ``state`` if given), newest first, each with its stale regions."""
+    cost = ReadCost()
+    jobs: List[JobItem] = []
+    for raw in items(tables.job, "scan", cost):
+        key = {"image_id": raw.get("image_id", {}).get("S")}
+        job = tables.job.loaded(raw, operation="list-jobs", key=key, error=GetImageRequestItemException)
+        if job is not None:
+            jobs.append(job)
+        progress("jobs", len(jobs), None, cost)
+    now = clock.now_ms()
+    rows = [dict(job_summary(job, now), image_id=job.image_id) for job in jobs]
+    listed = [row for row in rows if state is None or row["state"] == state]
+    for done, row in enumerate(listed, start=1):
+        row["stale_regions"] = stale_regions(tables, row["image_id"], now, stale_after_s, cost)
+        progress("regions of job", done, len(listed), cost)
+    listed.sort(key=lambda row: (row["start_time"] is None, -(row["start_time"] or 0), row["image_id"]))
+    return JobList(listed, len(rows), dict(Counter(row["state"] for row in rows)), state, now, stale_after_s, cost)

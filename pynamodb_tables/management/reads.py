@@ -1,0 +1,69 @@
+"""The commands' raw reads: one request, or every page of a scan or query, and the read units spent.
+
+Each request asks for ``ReturnConsumedCapacity=TOTAL`` and goes through the package's one
+send-and-retry mechanism (:func:`pynamodb_tables.retry.send`), so a throttled page is sent
+again on its own instead of restarting the scan.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Optional
+
+from ..base_table import BoundTable, describe
+from ..retry import SendError, send
+from .errors import CommandError
+
+
+@dataclass
+class ReadCost:
+    """Read capacity units consumed, and requests sent, by a command's reads."""
+
+    units: float = 0.0
+    requests: int = 0
+
+    def count(self, answer: Dict[str, Any]) -> None:
+        self.requests += 1
+        self.units += float(answer.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
+
+
+def client_of(table: BoundTable[Any]) -> Any:
+    """The botocore DynamoDB client of ``table`` (its endpoint, region and timeouts)."""
+    return table.clients()[0]
+
+
+def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Dict[str, Any]:
+    """One ``operation`` (``get_item``, ``scan``, ``query``) on ``table``; its answer."""
+    call = getattr(client_of(table), operation)
+    what = f"{operation} on table {table.table_name!r}"
+    try:
+        answer: Dict[str, Any] = send(
+            lambda _: call(TableName=table.table_name, ReturnConsumedCapacity="TOTAL", **parameters),
+            retries=table.settings.max_retry_attempts, what=what)
+    except SendError as exc:
+        raise CommandError(f"{what}: {describe(exc)}") from exc
+    cost.count(answer)
+    return answer
+
+
+def pages(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:
+    """Every page of a ``scan`` or ``query``, in order, each sent (and retried) on its own."""
+    start: Dict[str, Any] = {}
+    while True:
+        answer = request(table, operation, cost, **parameters, **start)
+        yield answer
+        if not answer.get("LastEvaluatedKey"):
+            return
+        start = {"ExclusiveStartKey": answer["LastEvaluatedKey"]}
+
+
+def items(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:
+    """Every item (wire form) a ``scan`` or ``query`` returns, page after page."""
+    for page in pages(table, operation, cost, **parameters):
+        yield from page.get("Items", [])
+
+
+def query_hash_key(table: BoundTable[Any], value: str, cost: ReadCost, *, names: Optional[Dict[str, str]] = None,
+                   **parameters: Any) -> Iterator[Dict[str, Any]]:
+    """Every item under hash key ``value`` (wire form), page after page; ``names``: more attribute names."""
+    return items(table, "query", cost, KeyConditionExpression="#hash = :hash",
+                 ExpressionAttributeNames={"#hash": table.key_names[0], **(names or {})},
+                 ExpressionAttributeValues={":hash": {"S": value}}, **parameters)

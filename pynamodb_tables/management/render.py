@@ -1,0 +1,206 @@
+"""What the commands show, as views: blocks of lines, label-value pairs and tables, with style names.
+
+A view is data; :func:`plain` turns it into text (any output), :mod:`.terminal` into colour
+(a terminal with rich). Style names: ``title``, ``ok``, ``warn``, ``error``, ``stale``, ``muted``.
+"""
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+
+from ..status import TERMINAL_VALUES
+from .inspection import TableReport, format_keys
+from .job_list import JobList
+from .job_status import JOB_STATES
+from .provisioning import TableResult
+from .reads import ReadCost
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    style: str = ""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Labels and values in two columns; a row is ``(label, value)`` or ``(label, value, style)``."""
+
+    rows: Sequence[Tuple[str, ...]]
+    indent: str = ""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table: headers, rows of text, right-aligned columns, and a style per row."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    right: FrozenSet[int] = frozenset()
+    styles: Sequence[str] = field(default_factory=list)
+
+
+Block = Union[Line, Pairs, Grid]
+View = List[Block]
+
+STATE_STYLES = {"running": "", "complete": "warn", "ended": "ok"}
+STATUS_STYLES = {"SUCCESS": "ok", "PARTIAL": "warn", "FAILED": "error"}
+
+
+# --- plain text ---------------------------------------------------------------------------------
+
+def plain(view: View) -> str:
+    """The view as plain text: one block after the other."""
+    return "\n".join(plain_block(block) for block in view)
+
+
+def plain_block(block: Block) -> str:
+    if isinstance(block, Line):
+        return block.text
+    if isinstance(block, Pairs):
+        width = max(len(row[0]) for row in block.rows)
+        return "\n".join(f"{block.indent}{row[0]:<{width}}  {row[1]}" for row in block.rows)
+    cells = [list(block.headers)] + [list(row) for row in block.rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(block.headers))]
+    return "\n".join("  ".join(cell.rjust(w) if i in block.right else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in cells)
+
+
+# --- values -------------------------------------------------------------------------------------
+
+def text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def format_ms(ms: Optional[int]) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def format_duration(seconds: Optional[int]) -> str:
+    if seconds is None:
+        return "-"
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    days, h = divmod(hours, 24)
+    if days:
+        return f"{days}d {h:02d}h"
+    return f"{hours}h {m:02d}m" if hours else f"{minutes}m {s:02d}s" if minutes else f"{s}s"
+
+
+def progress_bar(success: int, error: int, total: Optional[int], width: Optional[int] = None) -> str:
+    """``[###xx....]``: ``#`` regions succeeded, ``x`` with errors, ``.`` still to come."""
+    if width is None:
+        width = max(10, min(50, shutil.get_terminal_size().columns - 45))
+    if not total:
+        return "[" + "?" * width + "]"
+    ok = min(width, round(width * success / total))
+    bad = min(width - ok, round(width * error / total))
+    return "[" + "#" * ok + "x" * bad + "." * (width - ok - bad) + "]"
+
+
+def units(cost: ReadCost) -> str:
+    return f"{cost.units:g} read units in {cost.requests} request(s)"
+
+
+# --- views --------------------------------------------------------------------------------------
+
+def results_view(results: Sequence[TableResult], width: int) -> View:
+    """One line per table: what a command did to it, aligned with the other table's."""
+    return [Line(f"{r.role + ' table':<21} {r.name:<{width}}  {r.done}") for r in results]
+
+
+def report_view(reports: Sequence[TableReport]) -> View:
+    """``describe-tables``: each table's settings and how it matches the contract."""
+    view: View = []
+    for report in reports:
+        view += [Line("")] if view else []
+        view.append(Line(f"{report.role} table {report.name}", "title"))
+        if not report.exists:
+            view.append(Line("  does not exist", "error"))
+            continue
+        billing = text(report.billing_mode)
+        if report.read_capacity is not None:
+            billing += f" (read {report.read_capacity}, write {report.write_capacity})"
+        ttl = f"{report.ttl_status} on {report.ttl_attribute}" if report.ttl_attribute else str(report.ttl_status)
+        tags = report.tags_note if report.tags is None else (
+            ", ".join(f"{k}={v}" for k, v in sorted(report.tags.items())) or "none")
+        encryption = f"KMS key {report.kms_key_arn}" if report.kms_key_arn else "DynamoDB's own key (DEFAULT)"
+        problems = "; ".join(report.problems())
+        view.append(Pairs([("status", text(report.status)), ("key schema", format_keys(report.key_schema)),
+                           ("billing mode", billing), ("TTL", ttl),
+                           ("point-in-time recovery", text(report.point_in_time_recovery)),
+                           ("deletion protection", "on" if report.deletion_protection else "off"),
+                           ("encryption", encryption), ("tags", text(tags)), ("items", text(report.item_count)),
+                           ("contract", problems or "matches", "error" if problems else "ok")], indent="  "))
+    return view
+
+
+def status_view(snap: Dict[str, Any], *, running_only: bool = False) -> View:
+    """``status``: the job, a progress bar, and the regions (only those still running if asked)."""
+    job = snap["job"]
+    success, error, total = job["region_success"], job["region_error"], job["region_count"]
+    duration = format_duration(job["duration_seconds"]) + ("" if job["state"] == "ended" else " so far")
+    done = f"{success + error}/{'?' if total is None else total} done: {success} succeeded, {error} with errors"
+    pairs = [("image", f"{snap['image_id']}  (job {job['job_id'] or '-'})"),
+             ("state", job["state"], STATE_STYLES[job["state"]]),
+             ("regions", f"{progress_bar(success, error, total)}  {done}", "error" if error else ""),
+             ("started", format_ms(job["start_time"])), ("ended", format_ms(job["end_time"])),
+             ("duration", duration)]
+    return [Pairs(pairs), Line(""), *regions_view(snap, running_only)]
+
+
+def regions_view(snap: Dict[str, Any], running_only: bool) -> View:
+    regions = snap["regions"]
+    shown = [r for r in regions if r["region_status"] not in TERMINAL_VALUES] if running_only else regions
+    rows = [[r["region_id"], r["region_status"], r["region_retry_count"], r["succeeded_tile_count"],
+             r["failed_tile_count"], r["total_tiles"], format_ms(r["last_updated_time"]),
+             format_duration(r["seconds_since_update"]), "stale" if r["stale"] else ""] for r in shown]
+    headers = ["REGION", "STATUS", "RETRIES", "TILES OK", "TILES FAILED", "TILES", "LAST UPDATE", "AGE", ""]
+    styles = ["stale" if r["stale"] else STATUS_STYLES.get(str(r["region_status"]), "") for r in shown]
+    view: View = []
+    if rows:
+        view.append(Grid(headers, [[text(cell) for cell in row] for row in rows], frozenset({2, 3, 4, 5, 7}),
+                         styles))
+    hidden = len(regions) - len(shown)
+    if hidden:
+        view.append(Line(f"{hidden} finished region(s) not shown", "muted"))
+    if not regions:
+        view.append(Line("no regions recorded yet", "muted"))
+    stale = snap["summary"]["stale_regions"]
+    if stale:
+        view.append(Line(f"{stale} stale region(s): no outcome and no update for {snap['stale_after_seconds']:g}s",
+                         "stale"))
+    return view
+
+
+def job_list_view(jobs: JobList, table_name: str) -> View:
+    """``list-jobs``: a row per job, newest first, then the counts and the read units spent."""
+    rows, styles = [], []
+    for job in jobs.jobs:
+        total = "?" if job["region_count"] is None else job["region_count"]
+        rows.append([job["image_id"], text(job["job_id"]), job["state"],
+                     f"{job['region_success'] + job['region_error']}/{total}", str(job["region_success"]),
+                     str(job["region_error"]), str(job["stale_regions"]), format_ms(job["start_time"]),
+                     format_duration(job["duration_seconds"])])
+        styles.append("stale" if job["stale_regions"] else STATE_STYLES[job["state"]])
+    by_state = ", ".join(f"{jobs.by_state.get(state, 0)} {state}" for state in JOB_STATES)
+    listed = f"{len(jobs.jobs)} listed (--state {jobs.state})" if jobs.state else f"{len(jobs.jobs)} listed"
+    view: View = []
+    if rows:
+        headers = ["IMAGE", "JOB", "STATE", "DONE", "OK", "ERRORS", "STALE", "STARTED", "DURATION"]
+        view.append(Grid(headers, rows, frozenset({3, 4, 5, 6, 8}), styles))
+    view.append(Line(f"{jobs.jobs_in_table} job(s) in table {table_name}: {by_state}; {listed}"))
+    stale = [job for job in jobs.jobs if job["stale_regions"]]
+    if stale:
+        view.append(Line(f"{len(stale)} job(s) with stale regions: no outcome and no update for "
+                         f"{jobs.stale_after_seconds:g}s", "stale"))
+    view.append(Line(f"read {units(jobs.cost)}: a scan of the job table, a query per listed job", "muted"))
+    return view
+
+
+def reading_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> str:
+    """What a long read has done so far, for a terminal's status line."""
+    return f"reading {what} {done}{'' if total is None else f' of {total}'}; {units(cost)}"

@@ -1,0 +1,64 @@
+"""Where the commands connect: endpoint, region and table names, and the two tables they open."""
+
+import os
+from dataclasses import dataclass
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+from ..base_table import BoundTable
+from ..job_table import JOB_TABLE_ENV, JobTable
+from ..region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
+from .errors import REGION_ENV, CommandError
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
+#: The two tables' roles, in the order every command reports them.
+ROLES = ("job", "region request")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Endpoint, region and table names, from the options or else the environment."""
+
+    endpoint_url: Optional[str] = None
+    region: Optional[str] = None
+    job_table: Optional[str] = None
+    region_table: Optional[str] = None
+
+    @classmethod
+    def resolve(cls, endpoint_url: Optional[str], region: Optional[str], job_table: Optional[str],
+                region_table: Optional[str]) -> "Settings":
+        """The options given, each else its environment variable."""
+        def pick(option: Optional[str], env: str) -> Optional[str]:
+            return option or os.environ.get(env) or None
+
+        return cls(pick(endpoint_url, ENDPOINT_ENV), pick(region, REGION_ENV), pick(job_table, JOB_TABLE_ENV),
+                   pick(region_table, REGION_REQUEST_TABLE_ENV))
+
+
+class Tables(NamedTuple):
+    """The job table and the region request table, bound to one endpoint and region."""
+
+    job: JobTable
+    region: RegionRequestTable
+
+    def roles(self) -> List[Tuple[str, BoundTable[Any]]]:
+        return list(zip(ROLES, (self.job, self.region)))
+
+    def name_width(self) -> int:
+        """The longer table name's length, to align what commands say of each table."""
+        return max(len(self.job.table_name), len(self.region.table_name))
+
+
+def logical_id(role: str) -> str:
+    """A table's name in templates and policies: ``JobTable``, ``RegionRequestTable``."""
+    return role.title().replace(" ", "") + "Table"
+
+
+def open_tables(settings: Settings) -> Tables:
+    """Both tables, bound to the settings' names, endpoint and region (nothing is sent yet)."""
+    names = {"job": (settings.job_table, "--job-table", JOB_TABLE_ENV),
+             "region request": (settings.region_table, "--region-table", REGION_REQUEST_TABLE_ENV)}
+    for role, (name, option, env) in names.items():
+        if not name:
+            raise CommandError(f"no {role} table name: pass {option} or set {env}")
+    where = {"host": settings.endpoint_url, "region": settings.region}
+    return Tables(JobTable(settings.job_table, **where), RegionRequestTable(settings.region_table, **where))

@@ -1,0 +1,144 @@
+"""Where views are shown: colour and in-place redraws in a terminal, plain lines anywhere else.
+
+With rich installed (``pip install 'pynamodb_tables[cli]'``) and stdout a terminal (or
+``FORCE_COLOR`` / ``TTY_COMPATIBLE=1`` set), views are drawn with colour; rich leaves colour
+out when ``NO_COLOR`` is set. Live views (``--watch``) are redrawn in place, without clearing
+the screen. Without rich, a terminal gets plain text redrawn in place the same way; stdout that
+is not a terminal (a pipe, a file, a log) gets plain lines only: no colour, no cursor movement,
+no progress.
+"""
+
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Optional, Protocol, TextIO
+
+from .render import Block, Line, Pairs, View, plain
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+#: rich's styles for the view's style names.
+STYLES = {"title": "bold", "ok": "green", "warn": "yellow", "error": "red", "stale": "bold red", "muted": "dim"}
+HOME, CLEAR_LINE, CLEAR_BELOW = "\033[H", "\033[K", "\033[J"
+
+Draw = Callable[[View], None]
+Tell = Callable[[str], None]
+
+
+class PlainScreen:
+    """Plain text; in a terminal (rich not installed), live views are redrawn from the top left."""
+
+    def __init__(self, stream: TextIO, terminal: bool) -> None:
+        self.stream = stream
+        self.terminal = terminal
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def show(self, view: View) -> None:
+        self.write(plain(view) + "\n")
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[Draw]:
+        def redraw(view: View) -> None:
+            lines = plain(view).split("\n")
+            self.write(HOME + "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW)
+
+        def append(view: View) -> None:
+            self.write(plain(view) + "\n\n")
+
+        yield redraw if self.terminal else append
+
+    @contextlib.contextmanager
+    def progress(self) -> Iterator[Tell]:
+        if not self.terminal:
+            yield lambda _: None
+            return
+        try:
+            yield lambda text: self.write("\r" + text + CLEAR_LINE)
+        finally:
+            self.write("\r" + CLEAR_LINE)
+
+
+class RichScreen:
+    """Colour, tables and in-place redraws with rich."""
+
+    def __init__(self, console: "Console") -> None:
+        self.console = console
+
+    def show(self, view: View) -> None:
+        self.console.print(renderable(view))
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[Draw]:
+        from rich.live import Live
+
+        with Live(console=self.console, auto_refresh=False, transient=False) as shown:
+            yield lambda view: shown.update(renderable(view), refresh=True)
+
+    @contextlib.contextmanager
+    def progress(self) -> Iterator[Tell]:
+        with self.console.status("reading") as status:
+            yield lambda text: status.update(text)
+
+
+class Screen(Protocol):
+    """Where a command shows its views."""
+
+    def show(self, view: View) -> None:
+        """Show ``view`` once."""
+
+    def live(self) -> ContextManager[Draw]:
+        """A view redrawn with each call of the function it gives (``--watch``)."""
+
+    def progress(self) -> ContextManager[Tell]:
+        """A status line for a long read, gone when the read is done (nothing where it is not a terminal)."""
+
+
+def open_screen(stream: Optional[TextIO] = None) -> Screen:
+    """rich's screen where it is installed and ``stream`` (stdout) is a terminal, else plain text."""
+    out = stream or sys.stdout
+    try:
+        from rich.console import Console
+    except ImportError:
+        return PlainScreen(out, terminal=is_terminal(out))
+    console = Console(file=out, highlight=False)
+    return RichScreen(console) if console.is_terminal else PlainScreen(out, terminal=False)
+
+
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def renderable(view: View) -> "RenderableType":
+    from rich.console import Group
+
+    return Group(*(rich_block(block) for block in view))
+
+
+def rich_block(block: Block) -> "RenderableType":
+    from rich import box
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    if isinstance(block, Line):
+        return Text(block.text, style=STYLES.get(block.style, ""))
+    if isinstance(block, Pairs):
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        for label, value, *styled in block.rows:
+            grid.add_row(Text(label), Text(value, style=STYLES.get(styled[0] if styled else "", "")))
+        return Padding(grid, (0, 0, 0, len(block.indent)))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for index, header in enumerate(block.headers):
+        table.add_column(header, justify="right" if index in block.right else "left", no_wrap=True)
+    for index, row in enumerate(block.rows):
+        row_style = block.styles[index] if index < len(block.styles) else ""
+        table.add_row(*(Text(cell) for cell in row), style=STYLES.get(row_style, ""))
+    return table
