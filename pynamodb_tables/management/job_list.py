@@ -10,7 +10,7 @@ units of a strongly consistent read: an overview may lag a second behind). ``lis
 """
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import clock
@@ -37,7 +37,8 @@ class JobList:
     state: Optional[str]  # the --state asked for
     checked_at: int
     stale_after_seconds: float
-    cost: ReadCost = field(default_factory=ReadCost)
+    scan: ReadCost  # the job table's pages
+    queries: ReadCost  # the listed jobs' regions
 
     def as_json(self) -> List[Dict[str, Any]]:
         return [{key: job[key] for key in JSON_KEYS} for job in self.jobs]
@@ -63,19 +64,20 @@ def whole_number(text: Optional[str]) -> Optional[int]:
 def list_jobs(tables: Tables, state: Optional[str], stale_after_s: float,
               progress: Progress = no_progress) -> JobList:
     """Every job (only those in ``state`` if given), newest first, each with its stale regions."""
-    cost = ReadCost()
+    scan, queries = ReadCost(), ReadCost()
     jobs: List[JobItem] = []
-    for raw in items(tables.job, "scan", cost):
+    for raw in items(tables.job, "scan", scan):
         key = {"image_id": raw.get("image_id", {}).get("S")}
         job = tables.job.loaded(raw, operation="list-jobs", key=key, error=GetImageRequestItemException)
         if job is not None:
             jobs.append(job)
-        progress("jobs", len(jobs), None, cost)
+        progress("jobs", len(jobs), None, scan)
     now = clock.now_ms()
     rows = [dict(job_summary(job, now), image_id=job.image_id) for job in jobs]
     listed = [row for row in rows if state is None or row["state"] == state]
     for done, row in enumerate(listed, start=1):
-        row["stale_regions"] = stale_regions(tables, row["image_id"], now, stale_after_s, cost)
-        progress("regions of job", done, len(listed), cost)
+        row["stale_regions"] = stale_regions(tables, row["image_id"], now, stale_after_s, queries)
+        progress("the regions of job", done, len(listed), queries)
     listed.sort(key=lambda row: (row["start_time"] is None, -(row["start_time"] or 0), row["image_id"]))
-    return JobList(listed, len(rows), dict(Counter(row["state"] for row in rows)), state, now, stale_after_s, cost)
+    return JobList(listed, len(rows), dict(Counter(row["state"] for row in rows)), state, now, stale_after_s,
+                   scan, queries)

@@ -101,12 +101,14 @@ def protect(client: Any, report: TableReport) -> str:
 
 def tag(client: Any, report: TableReport, options: TableOptions) -> str:
     """Add the tags an existing table lacks (others it has are kept)."""
-    present = tags_of(client, str(report.arn))
-    missing = [(key, value) for key, value in options.tags if present.get(key) != value]
-    if not missing:
-        return f"already tagged {format_tags(options.tags)}"
-    client.tag_resource(ResourceArn=report.arn, Tags=[{"Key": key, "Value": value} for key, value in missing])
-    return f"tagged {format_tags(missing)}"
+    try:
+        present = tags_of(client, str(report.arn))
+        missing = [(key, value) for key, value in options.tags if present.get(key) != value]
+        if missing:
+            client.tag_resource(ResourceArn=report.arn, Tags=[{"Key": k, "Value": v} for k, v in missing])
+    except ClientError as exc:
+        raise CommandError(f"table {report.name!r}: tags not set: {exc}") from exc
+    return f"tagged {format_tags(missing)}" if missing else f"already tagged {format_tags(options.tags)}"
 
 
 def enable_pitr(client: Any, definition: TableDefinition) -> None:

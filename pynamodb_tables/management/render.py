@@ -101,10 +101,6 @@ def progress_bar(success: int, error: int, total: Optional[int], width: Optional
     return "[" + "#" * ok + "x" * bad + "." * (width - ok - bad) + "]"
 
 
-def units(cost: ReadCost) -> str:
-    return f"{cost.units:g} read units in {cost.requests} request(s)"
-
-
 # --- views --------------------------------------------------------------------------------------
 
 def results_view(results: Sequence[TableResult], width: int) -> View:
@@ -197,10 +193,12 @@ def job_list_view(jobs: JobList, table_name: str) -> View:
     if stale:
         view.append(Line(f"{len(stale)} job(s) with stale regions: no outcome and no update for "
                          f"{jobs.stale_after_seconds:g}s", "stale"))
-    view.append(Line(f"read {units(jobs.cost)}: a scan of the job table, a query per listed job", "muted"))
+    view.append(Line(f"read {jobs.scan.units + jobs.queries.units:g} read units: the job table in "
+                     f"{jobs.scan.requests} page(s) ({jobs.scan.units:g}), the regions of {len(jobs.jobs)} job(s) in "
+                     f"{jobs.queries.requests} queries ({jobs.queries.units:g})", "muted"))
     return view
 
 
 def reading_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> str:
     """What a long read has done so far, for a terminal's status line."""
-    return f"reading {what} {done}{'' if total is None else f' of {total}'}; {units(cost)}"
+    return f"reading {what} {done}{'' if total is None else f' of {total}'}: {cost.units:g} read units"
