@@ -2,7 +2,6 @@
 
 import json
 import random
-import subprocess
 import time
 import uuid
 from typing import Any, Dict, Iterator, List, Optional
@@ -13,15 +12,13 @@ from pynamodb_tables.management.export import plain_item
 from pynamodb_tables.management.job_list import JSON_KEYS
 from tests import test_management_support as support
 from tests.test_management_support import (
-    SCRIPT,
     Tables,
     assert_one_line_error,
     cli,
-    finish_job,
     local,
     main,
     make_job,
-    script_env,
+    watch_until_finished,
 )
 
 tables = support.tables  # fixture
@@ -165,18 +162,8 @@ def test_list_jobs_of_an_empty_table(tables: Tables, capsys: pytest.CaptureFixtu
 
 def test_list_jobs_watch_until_every_listed_job_has_ended(tables: Tables) -> None:
     make_job(tables)
-    watch = subprocess.Popen([str(SCRIPT), "list-jobs", "--watch", "--json", "--interval", "0.2", *tables.args()],
-                             env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert watch.stdout is not None
-        first = json.loads(watch.stdout.readline())
-        assert [(row["image_id"], row["state"], row["stale_regions"]) for row in first] == [("img", "running", 1)]
-        finish_job(tables)
-        rest, errors = watch.communicate(timeout=30)
-    finally:
-        watch.kill()
-    assert watch.returncode == 0, errors
-    last = json.loads(rest.strip().splitlines()[-1])
+    first, last = watch_until_finished(tables, "list-jobs")
+    assert [(row["image_id"], row["state"], row["stale_regions"]) for row in first] == [("img", "running", 1)]
     assert [(row["state"], row["stale_regions"], row["region_success"]) for row in last] == [("ended", 0, 2)]
 
 

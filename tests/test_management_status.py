@@ -1,20 +1,18 @@
 """status: one job and its regions, as text, JSON, and redrawn with --watch, on DynamoDB Local."""
 
 import json
-import subprocess
 
 import pytest
 
 from tests import test_management_support as support
 from tests.test_management_support import (
-    SCRIPT,
     Tables,
     assert_one_line_error,
-    finish_job,
     local,
     make_job,
     run,
     script_env,
+    watch_until_finished,
 )
 
 tables = support.tables  # fixture
@@ -82,19 +80,8 @@ def test_status_of_an_unknown_image_is_one_clear_error(tables: Tables, capsys: p
 
 def test_status_watch_ends_when_the_job_ends(tables: Tables) -> None:
     make_job(tables)
-    watch = subprocess.Popen([str(SCRIPT), "status", "img", "--watch", "--json", "--interval", "0.2",
-                              *tables.args()], env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    try:
-        assert watch.stdout is not None
-        first = json.loads(watch.stdout.readline())
-        assert first["job"]["state"] == "running"
-        finish_job(tables)
-        rest, errors = watch.communicate(timeout=30)
-    finally:
-        watch.kill()
-    assert watch.returncode == 0, errors
-    last = json.loads(rest.strip().splitlines()[-1])
+    first, last = watch_until_finished(tables, "status", "img")
+    assert first["job"]["state"] == "running"
     assert last["job"]["state"] == "ended" and last["job"]["end_time"] is not None
     assert (last["job"]["region_success"], last["job"]["region_error"]) == (2, 1)
 

@@ -6,6 +6,7 @@ DynamoDB Local (started by the suite) or, for what DynamoDB Local does not imple
 (tagging, KMS encryption, point-in-time recovery, CloudFormation), on moto's server.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -186,3 +187,19 @@ def finish_job(tables: Tables, image_id: str = "img") -> None:
         assert region is not None
         complete(job_table, region_table, region, status)
     job_table.end_image_request(image_id)
+
+
+def watch_until_finished(tables: Tables, *args: str) -> Tuple[Any, Any]:
+    """``pynamodb-tables ARGS --watch --json`` in a subprocess while :func:`finish_job` finishes the job:
+    the first and the last JSON it printed (it must exit by itself, with 0)."""
+    watch = subprocess.Popen([str(SCRIPT), *args, "--watch", "--json", "--interval", "0.2", *tables.args()],
+                             env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout is not None
+        first = json.loads(watch.stdout.readline())
+        finish_job(tables)
+        rest, errors = watch.communicate(timeout=30)
+    finally:
+        watch.kill()
+    assert watch.returncode == 0, errors
+    return first, json.loads(rest.strip().splitlines()[-1])

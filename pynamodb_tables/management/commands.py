@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from argparse import Namespace
 from dataclasses import dataclass
 from typing import Any, Callable, List, Tuple, TypeVar
 
@@ -30,7 +31,7 @@ from .template import template
 from .terminal import open_screen
 
 T = TypeVar("T")
-Handler = Callable[[Any, Settings], int]
+Handler = Callable[[Namespace, Settings], int]
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ TABLE_OPTIONS = (
 )
 
 
-def table_options(args: Any) -> TableOptions:
+def table_options(args: Namespace) -> TableOptions:
     """The table options given; usage errors for capacities without PROVISIONED (or the reverse)."""
     provisioned = args.billing_mode == PROVISIONED
     given = [args.read_capacity, args.write_capacity]
@@ -90,7 +91,7 @@ def table_options(args: Any) -> TableOptions:
                         args.deletion_protection, tuple(args.tag))
 
 
-def present(args: Any, read: Callable[[Progress], T], view: Callable[[T], View], as_json: Callable[[T], Any],
+def present(args: Namespace, read: Callable[[Progress], T], view: Callable[[T], View], as_json: Callable[[T], Any],
             finished: Callable[[T], bool]) -> int:
     """Show what ``read`` returns: JSON or a view, once or (``--watch``) until ``finished``."""
     screen = open_screen()
@@ -121,7 +122,7 @@ def present(args: Any, read: Callable[[Progress], T], view: Callable[[T], View],
          "they are, but get what is asked that they lack (TTL, point-in-time recovery, deletion protection, "
          "tags); if either table exists with other keys, or encrypted otherwise than --kms-key, nothing is "
          "changed and the exit code is 1.", *TABLE_OPTIONS)
-def create_tables(args: Any, settings: Settings) -> int:
+def create_tables(args: Namespace, settings: Settings) -> int:
     options = table_options(args)
     tables, screen = open_tables(settings), open_screen()
     for result in ensure_tables(tables, options):
@@ -134,7 +135,7 @@ def create_tables(args: Any, settings: Settings) -> int:
          "encryption, tags and item count. Exit code 0 only when both tables exist and match the contract.",
          JSON, option("--approximate", action="store_true",
                       help="item counts from DescribeTable (refreshed about every six hours) instead of a scan"))
-def describe(args: Any, settings: Settings) -> int:
+def describe(args: Namespace, settings: Settings) -> int:
     reports = inspect_both(open_tables(settings), details=True, approximate=args.approximate)
     if args.json:
         print(json.dumps({"ok": not any(r.problems() for r in reports), "tables": [r.as_json() for r in reports]},
@@ -150,7 +151,7 @@ def describe(args: Any, settings: Settings) -> int:
 @command("delete-tables", "delete both tables (needs --yes)",
          "Delete both tables and every item in them. Refuses without --yes, and while either table has deletion "
          "protection on.", option("--yes", action="store_true", help="really delete both tables"))
-def delete(args: Any, settings: Settings) -> int:
+def delete(args: Namespace, settings: Settings) -> int:
     tables = open_tables(settings)
     if not args.yes:
         names = " and ".join(repr(table.table_name) for _, table in tables.roles())
@@ -165,7 +166,7 @@ def delete(args: Any, settings: Settings) -> int:
          "Show a job (region counts, start, end, duration) and each region (status, retries, tiles, last update; "
          "'stale' when a region without an outcome has not been updated for a while). With --watch, redraw (only "
          "regions without an outcome) until the job ends.", IMAGE_ID, JSON, WATCH, INTERVAL, STALE_AFTER)
-def status(args: Any, settings: Settings) -> int:
+def status(args: Namespace, settings: Settings) -> int:
     tables = open_tables(settings)
     return present(args, lambda _: snapshot(tables, args.image_id, args.stale_after),
                    lambda snap: status_view(snap, running_only=args.watch), lambda snap: snap,
@@ -177,7 +178,7 @@ def status(args: Any, settings: Settings) -> int:
          "stale, when it started and for how long; then the read units the scan and the region queries spent. "
          "With --watch, redraw until every listed job has ended.",
          option("--state", choices=JOB_STATES, help="only jobs in this state"), JSON, WATCH, INTERVAL, STALE_AFTER)
-def jobs(args: Any, settings: Settings) -> int:
+def jobs(args: Namespace, settings: Settings) -> int:
     tables = open_tables(settings)
     return present(args, lambda progress: list_jobs(tables, args.state, args.stale_after, progress),
                    lambda listed: job_list_view(listed, tables.job.table_name), lambda listed: listed.as_json(),
@@ -187,7 +188,7 @@ def jobs(args: Any, settings: Settings) -> int:
 @command("export", "print a job and its regions as JSON lines",
          "Print the job and every region of IMAGE_ID as JSON lines, one item per line, job first, every attribute "
          "as stored (strongly consistent reads): for tickets and jq.", IMAGE_ID)
-def export(args: Any, settings: Settings) -> int:
+def export(args: Namespace, settings: Settings) -> int:
     for item in export_items(open_tables(settings), args.image_id):
         print(json.dumps(item, sort_keys=True), flush=True)
     return EXIT_OK
@@ -197,7 +198,7 @@ def export(args: Any, settings: Settings) -> int:
          "Print a CloudFormation template (JSON) declaring both tables as create-tables would make them with the "
          "same options: keys, billing, TTL, point-in-time recovery, encryption, deletion protection and tags. "
          "Tables with deletion protection are also retained when the stack is deleted.", *TABLE_OPTIONS)
-def cloudformation(args: Any, settings: Settings) -> int:
+def cloudformation(args: Namespace, settings: Settings) -> int:
     options = table_options(args)
     print(json.dumps(template(definitions(open_tables(settings), options)), indent=2))
     return EXIT_OK
@@ -209,7 +210,7 @@ def cloudformation(args: Any, settings: Settings) -> int:
          "use --region (default: $AWS_DEFAULT_REGION, else '*') and --account-id.",
          option("--account-id", default="*", metavar="ID", help="AWS account id of the tables (default: '*', any "
                                                                  "account)"))
-def policy(args: Any, settings: Settings) -> int:
+def policy(args: Namespace, settings: Settings) -> int:
     if not re.fullmatch(r"\d{12}|\*", args.account_id):
         raise CommandError(f"--account-id must be 12 digits or '*', got {args.account_id!r}", EXIT_USAGE)
     print(json.dumps(iam_policy(open_tables(settings), settings.region or "*", args.account_id), indent=2))
@@ -223,6 +224,6 @@ def policy(args: Any, settings: Settings) -> int:
          f"{DEMO_TABLES[0]} and {DEMO_TABLES[1]} and are created if missing.",
          option("--workers", type=positive_int, default=3, metavar="N", help="worker processes (default: %(default)s)"),
          option("--image-id", metavar="ID", help="the simulated image's id (default: demo-<random>)"))
-def demo(args: Any, settings: Settings) -> int:
+def demo(args: Namespace, settings: Settings) -> int:
     run_demo(settings, args.workers, args.image_id)
     return EXIT_OK
