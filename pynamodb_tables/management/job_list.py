@@ -17,7 +17,7 @@ from .. import clock
 from ..errors import GetImageRequestItemException
 from ..job_table import JobItem
 from .job_status import is_stale, job_summary
-from .reads import ReadCost, items, query_hash_key
+from .reads import ReadCost, pages, query_hash_key
 from .settings import Tables
 
 JSON_KEYS = ("image_id", "job_id", "state", "region_count", "region_success", "region_error", "start_time",
@@ -66,11 +66,12 @@ def list_jobs(tables: Tables, state: Optional[str], stale_after_s: float,
     """Every job (only those in ``state`` if given), newest first, each with its stale regions."""
     scan, queries = ReadCost(), ReadCost()
     jobs: List[JobItem] = []
-    for raw in items(tables.job, "scan", scan):
-        key = {"image_id": raw.get("image_id", {}).get("S")}
-        job = tables.job.loaded(raw, operation="list-jobs", key=key, error=GetImageRequestItemException)
-        if job is not None:
-            jobs.append(job)
+    for page in pages(tables.job, "scan", scan):
+        for raw in page.get("Items", []):
+            key = {"image_id": raw.get("image_id", {}).get("S")}
+            job = tables.job.loaded(raw, operation="list-jobs", key=key, error=GetImageRequestItemException)
+            if job is not None:
+                jobs.append(job)
         progress("jobs", len(jobs), None, scan)
     now = clock.now_ms()
     rows = [dict(job_summary(job, now), image_id=job.image_id) for job in jobs]
