@@ -181,7 +181,7 @@ def test_template_declares_what_create_tables_sends(options: List[str], moto_tab
                                                     sent: List[Tuple[str, Dict[str, Any]]],
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     if "--kms-key" in options:  # a key moto knows
-        options = [kms_key(moto_tables.endpoint) if o == KMS_ARN else o for o in options]
+        options = [moto_tables.kms_key() if o == KMS_ARN else o for o in options]
     template = template_of(capsys, moto_tables, *options)
     result = moto_tables.cli(capsys, "create-tables", *options)
     assert result.returncode == 0, result.stderr
@@ -224,7 +224,7 @@ def test_template_passes_cfn_lint(options: List[str], capsys: pytest.CaptureFixt
 
 def test_template_deployed_by_cloudformation_makes_the_tables_create_tables_makes(
         moto_tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
-    key = kms_key(moto_tables.endpoint)
+    key = moto_tables.kms_key()
     options = ["--deletion-protection", "--tag", "team=imagery", "--kms-key", key, "--billing-mode", "PROVISIONED",
                "--read-capacity", "4", "--write-capacity", "2"]
     stacked = Tables(moto_tables.endpoint)
@@ -241,24 +241,13 @@ def test_template_deployed_by_cloudformation_makes_the_tables_create_tables_make
                     "deletion_protection", "tags")
         # moto's CloudFormation leaves TTL, PITR and SSEEnabled out (AWS's applies them): not compared here,
         # but in test_template_declares_what_create_tables_sends and by cfn-lint.
-        by_stack = [{k: t[k] for k in compared} for t in describe_json(capsys, stacked)]
-        by_script = [{k: t[k] for k in compared} for t in describe_json(capsys, moto_tables)]
+        by_stack = [{k: t[k] for k in compared} for t in stacked.described(capsys)]
+        by_script = [{k: t[k] for k in compared} for t in moto_tables.described(capsys)]
         assert by_stack == by_script
         assert by_stack[0]["deletion_protection"] and by_stack[0]["tags"] == {"team": "imagery"}
         assert (by_stack[1]["read_capacity"], by_stack[1]["write_capacity"]) == (4, 2)
     finally:
         stacked.cleanup()
-
-
-def describe_json(capsys: pytest.CaptureFixture[str], tables: Tables) -> List[Dict[str, Any]]:
-    return list(json.loads(tables.cli(capsys, "describe-tables", "--json").stdout)["tables"])
-
-
-def kms_key(endpoint: str) -> str:
-    kms = botocore.session.get_session().create_client(
-        "kms", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-        aws_secret_access_key="testing")
-    return str(kms.create_key(Description="pynamodb_tables test")["KeyMetadata"]["Arn"])
 
 
 def test_template_needs_the_table_names(capsys: pytest.CaptureFixture[str]) -> None:

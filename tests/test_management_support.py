@@ -99,6 +99,19 @@ class Tables:
         """The script in this process, on these tables."""
         return cli(capsys, *args, *self.args())
 
+    def described(self, capsys: pytest.CaptureFixture[str]) -> List[Dict[str, Any]]:
+        """``describe-tables --json``'s tables."""
+        result = self.cli(capsys, "describe-tables", "--json")
+        assert result.stdout, result.stderr
+        return list(json.loads(result.stdout)["tables"])
+
+    def kms_key(self) -> str:
+        """A new KMS key's ARN (on moto's server)."""
+        kms = botocore.session.get_session().create_client(
+            "kms", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+            aws_secret_access_key="testing")
+        return str(kms.create_key(Description="pynamodb_tables test")["KeyMetadata"]["Arn"])
+
     def describe(self, name: str) -> Optional[Dict[str, Any]]:
         try:
             return self.client.describe_table(TableName=name)["Table"]

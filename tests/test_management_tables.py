@@ -5,9 +5,8 @@ ignores them) or point-in-time recovery: those are tested on moto's server.
 """
 
 import json
-from typing import Any, Dict, List
+from typing import List
 
-import botocore.session
 import pytest
 
 from pynamodb_tables import JobItem, RegionRequestItem
@@ -17,12 +16,6 @@ from tests.test_management_support import JOB_KEYS, REGION_KEYS, Tables, assert_
 tables, moto_endpoint, moto_tables = support.tables, support.moto_endpoint, support.moto_tables  # fixtures
 
 KMS_ARN = "arn:aws:kms:us-east-1:123456789012:key/{}"
-
-
-def described(tables: Tables, capsys: pytest.CaptureFixture[str]) -> List[Dict[str, Any]]:
-    result = tables.cli(capsys, "describe-tables", "--json")
-    assert result.stdout, result.stderr
-    return list(json.loads(result.stdout)["tables"])
 
 
 # --- create-tables ------------------------------------------------------------------------------
@@ -103,7 +96,7 @@ def test_create_tables_pitr_on_moto_server(moto_tables: Tables, capsys: pytest.C
     for name in (moto_tables.job, moto_tables.region):
         backups = moto_tables.client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    assert [t["point_in_time_recovery"] for t in described(moto_tables, capsys)] == ["ENABLED", "ENABLED"]
+    assert [t["point_in_time_recovery"] for t in moto_tables.described(capsys)] == ["ENABLED", "ENABLED"]
 
 
 @local
@@ -118,7 +111,7 @@ def test_deletion_protection_on_new_and_existing_tables_and_delete_tables_refuse
     assert region_line.startswith("region request table") and "created" in region_line
     assert region_line.endswith("deletion protection on")
     assert all(tables.describe(name)["DeletionProtectionEnabled"] for name in (tables.job, tables.region))
-    assert [t["deletion_protection"] for t in described(tables, capsys)] == [True, True]
+    assert [t["deletion_protection"] for t in tables.described(capsys)] == [True, True]
     assert tables.cli(capsys, "describe-tables").stdout.count("deletion protection     on") == 2
 
     again = tables.cli(capsys, "create-tables", "--deletion-protection")
@@ -141,7 +134,7 @@ def test_deletion_protection_on_new_and_existing_tables_and_delete_tables_refuse
 def test_tags_on_dynamodb_local_which_does_not_implement_tagging(
         tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
     assert tables.cli(capsys, "create-tables", "--tag", "team=imagery").returncode == 0  # CreateTable ignores them
-    job, region = described(tables, capsys)
+    job, region = tables.described(capsys)
     assert job["tags"] is None and region["tags"] is None
     text = tables.cli(capsys, "describe-tables").stdout
     assert text.count("tags                    unsupported by this endpoint") == 2
@@ -155,7 +148,7 @@ def test_tags_on_moto_server_added_to_what_a_table_has(moto_tables: Tables,
     result = moto_tables.cli(capsys, "create-tables", "--tag", "team=imagery", "--tag", "env=test")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("tagged team=imagery, env=test") == 2
-    assert [t["tags"] for t in described(moto_tables, capsys)] == [{"team": "imagery", "env": "test"}] * 2
+    assert [t["tags"] for t in moto_tables.described(capsys)] == [{"team": "imagery", "env": "test"}] * 2
 
     more = moto_tables.cli(capsys, "create-tables", "--tag", "env=prod", "--tag", "team=imagery")
     assert more.returncode == 0 and more.stdout.count("; tagged env=prod") == 2
@@ -168,23 +161,16 @@ def test_tags_on_moto_server_added_to_what_a_table_has(moto_tables: Tables,
     assert "tags                    env=prod, team=imagery" in moto_tables.cli(capsys, "describe-tables").stdout
 
 
-def kms_key(endpoint: str) -> str:
-    kms = botocore.session.get_session().create_client(
-        "kms", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-        aws_secret_access_key="testing")
-    return str(kms.create_key(Description="pynamodb_tables test")["KeyMetadata"]["Arn"])
-
-
 def test_kms_key_on_moto_server_and_a_table_encrypted_otherwise_is_a_conflict(
         moto_tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
-    key, other = kms_key(moto_tables.endpoint), kms_key(moto_tables.endpoint)
+    key, other = moto_tables.kms_key(), moto_tables.kms_key()
     result = moto_tables.cli(capsys, "create-tables", "--kms-key", key)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"encrypted with KMS key {key}") == 2
     for name in (moto_tables.job, moto_tables.region):
         sse = moto_tables.describe(name)["SSEDescription"]
         assert (sse["SSEType"], sse["KMSMasterKeyArn"]) == ("KMS", key)
-    assert [(t["encryption"], t["kms_key_arn"]) for t in described(moto_tables, capsys)] == [("KMS", key)] * 2
+    assert [(t["encryption"], t["kms_key_arn"]) for t in moto_tables.described(capsys)] == [("KMS", key)] * 2
     assert f"encryption              KMS key {key}" in moto_tables.cli(capsys, "describe-tables").stdout
 
     again = moto_tables.cli(capsys, "create-tables", "--kms-key", key)
@@ -199,8 +185,8 @@ def test_kms_key_on_moto_server_and_a_table_encrypted_otherwise_is_a_conflict(
 def test_kms_key_asked_of_a_table_on_dynamodbs_own_key_is_a_conflict(
         moto_tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
     assert moto_tables.cli(capsys, "create-tables").returncode == 0
-    assert [(t["encryption"], t["kms_key_arn"]) for t in described(moto_tables, capsys)] == [("DEFAULT", None)] * 2
-    assert_one_line_error(moto_tables.cli(capsys, "create-tables", "--kms-key", kms_key(moto_tables.endpoint)),
+    assert [(t["encryption"], t["kms_key_arn"]) for t in moto_tables.described(capsys)] == [("DEFAULT", None)] * 2
+    assert_one_line_error(moto_tables.cli(capsys, "create-tables", "--kms-key", moto_tables.kms_key()),
                           "encrypted with DynamoDB's own key", "nothing was changed")
 
 
