@@ -145,7 +145,7 @@ def test_tags_on_dynamodb_local_which_does_not_implement_tagging(
 
 def test_tags_on_moto_server_added_to_what_a_table_has(moto_tables: Tables,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    result = moto_tables.cli(capsys, "create-tables", "--tag", "team=imagery", "--tag", "env=test")
+    result = moto_tables.run("create-tables", "--tag", "team=imagery", "--tag", "env=test")  # as an operator runs it
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("tagged team=imagery, env=test") == 2
     assert [t["tags"] for t in moto_tables.described(capsys)] == [{"team": "imagery", "env": "test"}] * 2
@@ -164,7 +164,7 @@ def test_tags_on_moto_server_added_to_what_a_table_has(moto_tables: Tables,
 def test_kms_key_on_moto_server_and_a_table_encrypted_otherwise_is_a_conflict(
         moto_tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
     key, other = moto_tables.kms_key(), moto_tables.kms_key()
-    result = moto_tables.cli(capsys, "create-tables", "--kms-key", key)
+    result = moto_tables.run("create-tables", "--kms-key", key)  # as an operator runs it
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(f"encrypted with KMS key {key}") == 2
     for name in (moto_tables.job, moto_tables.region):

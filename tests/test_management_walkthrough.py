@@ -58,6 +58,11 @@ def test_find_the_stuck_job_look_at_it_and_export_it(tables: Tables) -> None:
     assert "region_id" not in items[0] and items[0]["job_id"] == "job-img-stuck"
     assert [(i["region_id"], i["region_status"]) for i in items[1:]] == [("r-0", "SUCCESS"), ("r-1", "STARTED")]
 
-    # 4. The tables themselves: as declared, protected against an accidental delete.
+    # 4. The tables themselves: as declared, protected against an accidental delete, and as code.
     assert run("describe-tables", env=env).returncode == 0
     assert_one_line_error(run("delete-tables", "--yes", env=env), "deletion protection")
+    template = run("template", "--deletion-protection", "--tag", "team=imagery", env=env)
+    assert template.returncode == 0, template.stderr
+    resources = json.loads(template.stdout)["Resources"]
+    assert [(r["Properties"]["TableName"], r["Properties"]["DeletionProtectionEnabled"], r["DeletionPolicy"])
+            for r in resources.values()] == [(tables.job, True, "Retain"), (tables.region, True, "Retain")]
