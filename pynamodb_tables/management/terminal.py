@@ -134,7 +134,7 @@ def rich_block(block: Block) -> "RenderableType":
         grid.add_column()
         for label, value, *styled in block.rows:
             grid.add_row(Text(label), Text(value, style=STYLES.get(styled[0] if styled else "", "")))
-        return Padding(grid, (0, 0, 0, len(block.indent)))
+        return Padding(grid, (0, 0, 0, len(block.indent)), expand=False)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for index, header in enumerate(block.headers):
         table.add_column(header, justify="right" if index in block.right else "left", no_wrap=True)
