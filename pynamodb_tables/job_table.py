@@ -19,7 +19,7 @@ from .errors import (
 )
 from .items import copy_stored, set_actions, settable, still, with_values
 from .models import JobItem
-from .retry import CONTENTION_ATTEMPTS
+from .retry import CONTENTION_ATTEMPTS, backoff
 
 __all__ = ["JOB_TABLE_ENV", "JobItem", "JobTable"]
 
@@ -52,7 +52,7 @@ class JobTable(BoundTable[JobItem]):
         was already started; nothing changes then.
         """
         operation = "start_image_request"
-        given = job_values(image_request_item)
+        given = validation.job_values(image_request_item)
         key = self.key(given["image_id"])
         now = clock.now_ms()
         values = settable(given, exclude=(*self.key_names, "end_time"))
@@ -83,7 +83,12 @@ class JobTable(BoundTable[JobItem]):
                      operation=operation, error=CompleteRegionException)
         except ConditionNotMet as refused:
             raise self.error(CompleteRegionException, operation, key, self.missing) from refused.__cause__
-        return self.existing(key, operation, CompleteRegionException)
+        try:
+            return self.existing(key, operation, CompleteRegionException)
+        except CompleteRegionException as exc:
+            raise self.error(CompleteRegionException, operation, key,
+                             f"the region was counted, but the job could not be read back: {exc.message}") \
+                from exc.__cause__
 
     @staticmethod
     def is_image_request_complete(image_request_item: JobItem) -> bool:
@@ -111,7 +116,7 @@ class JobTable(BoundTable[JobItem]):
         key = self.key(validation.require_key(image_id, "image_id"))
         stored: Optional[JobItem] = self.existing(key, operation, EndImageException)
         cause: Optional[BaseException] = None
-        for _ in range(CONTENTION_ATTEMPTS):
+        for attempt in range(CONTENTION_ATTEMPTS):
             if stored is None:
                 raise self.error(EndImageException, operation, key, self.missing) from cause
             if stored.end_time is not None:
@@ -129,6 +134,7 @@ class JobTable(BoundTable[JobItem]):
                          operation=operation, error=EndImageException)
             except ConditionNotMet as refused:
                 stored, cause = refused.stored, refused.__cause__  # ended by another, or counted since
+                backoff(attempt)
                 continue
             return with_values(stored, values)
         else:
@@ -151,7 +157,7 @@ class JobTable(BoundTable[JobItem]):
         roll them back. Once the job has ended its ``processing_duration`` is kept.
         """
         operation = "update_image_request"
-        given = job_values(image_request_item)
+        given = validation.job_values(image_request_item)
         key = self.key(given["image_id"])
         stored = self._update(key, given, operation)
         copy_stored(image_request_item, stored)
@@ -187,10 +193,3 @@ class JobTable(BoundTable[JobItem]):
         with located("get_processing_duration"):
             start = validation.integer(start_time_ms, "start_time_ms (epoch milliseconds)")
         return clock.duration_s(start, clock.now_ms())
-
-
-def job_values(item: Any) -> Dict[str, Any]:
-    """The set attributes of a job item, normalised; its ``image_id`` must be a usable key."""
-    values = validation.item_values(item, JobItem)
-    values["image_id"] = validation.require_key(item.image_id, "image_id")
-    return values

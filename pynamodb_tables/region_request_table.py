@@ -4,12 +4,11 @@ Its state changes are written as conditions in ``region_states.py``; its tile li
 ``tiles.py``; the item's size rules in ``sizing.py``.
 """
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, cast
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Type, cast
 
 from pynamodb.expressions.condition import Condition
 
 from . import clock, validation
-from .attributes import TileListAttribute
 from .base_table import BoundTable, ConditionNotMet, Write, transact
 from .errors import (
     CompleteRegionException,
@@ -30,18 +29,18 @@ from .region_states import (
     TILE_ATTRIBUTES,
     completion,
     is_running,
+    is_this_new_start,
     start,
     terminal_status,
 )
 from .retry import CONTENTION_ATTEMPTS, backoff
-from .sizing import ITEM_LIMIT, MAX_TEXT, REGION_BUDGET, appended_size, item_size
+from .room import has_room_for, room_problem, tile_bytes, values_size
 from .status import TERMINAL_VALUES, RequestStatus, TileState
 from .tiles import (
     MAX_TILES_PER_WRITE,
     Batch,
     append_actions,
     batch_size,
-    has_room_for,
     lists_as_in,
     new_tiles,
     none_recorded,
@@ -52,29 +51,6 @@ from .tiles import (
 __all__ = ["REGION_REQUEST_TABLE_ENV", "RegionRequestItem", "RegionRequestTable", "tiles_to_process"]
 
 REGION_REQUEST_TABLE_ENV = "REGION_REQUEST_TABLE"
-
-
-def region_values(item: Any) -> Dict[str, Any]:
-    """The set attributes of a region item, normalised and checked (keys, bounds, tile size, status)."""
-    error = InvalidRegionRequestException
-    values = validation.item_values(item, RegionRequestItem, error)
-    values["image_id"] = validation.require_key(item.image_id, "image_id", error)
-    values["region_id"] = validation.require_key(item.region_id, "region_id", error,
-                                                 max_bytes=validation.RANGE_KEY_MAX_BYTES)
-    if "tile_size" in values:
-        values["tile_size"] = validation.pair(values["tile_size"], "tile_size", minimum=1, error=error)
-    if "region_status" in values:
-        values["region_status"] = validation.status(values["region_status"], error).value
-    for name in ("job_id", "image_read_role", "tile_compression", "tile_format"):
-        if name in values and len(values[name].encode()) > MAX_TEXT:
-            raise error(f"{name} is {len(values[name].encode())} bytes of UTF-8; at most {MAX_TEXT} are kept")
-    return values
-
-
-def check_region_item(item: Any) -> Tuple[str, str]:
-    """Validate a region item; returns its ``(image_id, region_id)``."""
-    values = region_values(item)
-    return values["image_id"], values["region_id"]
 
 
 class RegionRequestTable(BoundTable[RegionRequestItem]):
@@ -105,7 +81,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         ``SUCCESS`` region is left as it is: :class:`RegionAlreadyCompleteError` with ``.item``.
         """
         operation = "start_region_request"
-        given = region_values(region_request_item)
+        given = validation.region_values(region_request_item)
         key = self.key(given["image_id"], given["region_id"])
         values = settable(given, exclude=(*self.key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
         self.check_room(key, RegionRequestItem(**given), operation, error=InvalidRegionRequestException)
@@ -123,11 +99,12 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         for attempt in range(CONTENTION_ATTEMPTS):
             if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
                 raise self.error(RegionAlreadyCompleteError, operation, key, "region already succeeded",
-                                 item=stored) from cause
-            now = max(clock.now_ms(), int(stored.start_time or 0) if stored is not None else 0)  # never back
+                                 item=with_values(stored, {})) from cause
+            # A new attempt's start time is later than the last one's, whatever this worker's clock says.
+            now = max(clock.now_ms(), int(stored.start_time or 0) + 1) if stored is not None else clock.now_ms()
             sets, condition = start(stored, values, now)
             result = with_values(stored if stored is not None else self.instance(key), sets)
-            self.check_room(key, result, operation, error=StartRegionException)
+            self.check_room(key, result, operation, before=stored, error=StartRegionException)
             try:
                 if stored is None:
                     # A new region: one plain write (half the units of a transaction). Sent again after a
@@ -158,7 +135,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         :class:`RegionAlreadyCompleteError`. Tile lists and counts are never written.
         """
         operation = "complete_region_request"
-        key = self.key(*check_region_item(region_request_item))
+        key = self.key(*validation.region_key(region_request_item))
         outcome = terminal_status(region_status)
         stored = self.read(key, operation=operation, error=CompleteRegionException)
         for attempt in range(CONTENTION_ATTEMPTS):
@@ -199,7 +176,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         while the stored region is running: a stale copy cannot reopen a finished region.
         """
         operation = "update_region_request"
-        given = region_values(region_request_item)
+        given = validation.region_values(region_request_item)
         key = self.key(given["image_id"], given["region_id"])
         values = settable(given, exclude=(*self.key_names, *TILE_ATTRIBUTES, "region_retry_count", "end_time"))
         values["last_updated_time"] = clock.now_ms()
@@ -231,7 +208,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                                  f"region already complete ({stored.region_status}); status not changed",
                                  item=stored) from cause
             # ... with room checked on the item as stored, whose tile lists must not grow meanwhile.
-            self.check_room(key, with_values(stored, values), operation, error=UpdateRegionException)
+            self.check_room(key, with_values(stored, values), operation, before=stored, error=UpdateRegionException)
             try:
                 return self.update(key, set_actions(RegionRequestItem, values), condition & lists_as_in(stored),
                                    operation=operation, error=UpdateRegionException)
@@ -287,12 +264,13 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         if not batch:
             return region if region is not None else self.existing(key, operation, UpdateRegionException)
         stored = region
+        seen = False  # whether ``stored`` came from DynamoDB in this call (a hint from the caller may be stale)
         if stored is None and batch_size(batch) <= MAX_TILES_PER_WRITE:
             # Few tiles: one write, no read; its condition checks each tile is new and the item has room.
             try:
                 return self._append(key, batch, has_room_for(tile_bytes(batch)) & none_recorded(batch), operation)
             except ConditionNotMet as refused:
-                stored = refused.stored
+                stored, seen = refused.stored, True
                 if stored is None:
                     raise self.error(UpdateRegionException, operation, key, self.missing) from refused.__cause__
         for attempt in range(CONTENTION_ATTEMPTS):
@@ -300,17 +278,20 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             # as seen in the same attempt (so the size checked is the size written, and a resend of
             # this write after a lost answer is refused and recognised: nothing left to append).
             if stored is None:
-                stored = self.existing(key, operation, UpdateRegionException)
+                stored, seen = self.existing(key, operation, UpdateRegionException), True
             new = new_tiles(stored, batch)
+            if not new and not seen:
+                stored = None  # the caller's copy holds every tile: check that the table does
+                continue
             if not new:
                 return stored
-            self.check_room(key, stored, operation, extra=tile_bytes(new))
+            self.check_room(key, stored, operation, extra=tile_bytes(new))  # tiles: always within the budget
             condition = (RegionRequestItem.region_id.exists() & lists_as_in(stored)
                          & still(RegionRequestItem.start_time, stored.start_time))
             try:
                 return self._append(key, new, condition, operation)
             except ConditionNotMet as refused:
-                stored = refused.stored
+                stored, seen = refused.stored, True
                 if stored is None:
                     raise self.error(UpdateRegionException, operation, key, self.missing) from refused.__cause__
                 backoff(attempt)
@@ -322,35 +303,17 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             return self.update(key, actions, condition,
                                operation=operation, error=UpdateRegionException)
         except UpdateRegionException as exc:
-            if exc.code == "ValidationException" and "size" in exc.message:
+            if exc.code == "ValidationException" and "item size" in exc.message.lower():
                 raise self.error(RegionFullError, operation, key, f"its tile lists are full: {exc.message}") \
                     from exc.__cause__
             raise
 
-    def check_room(self, key: Mapping[str, str], item: RegionRequestItem, operation: str, *, extra: int = 0,
+    def check_room(self, key: Mapping[str, str], after: RegionRequestItem, operation: str, *,
+                   before: Optional[RegionRequestItem] = None, extra: int = 0,
                    error: Type[PynamoDBTablesError] = RegionFullError) -> None:
-        """Raise ``error`` (:class:`RegionFullError`) if ``item`` plus ``extra`` bytes passes the region's budget."""
-        size = item_size(item.serialize(null_check=False)) + extra
-        if size > REGION_BUDGET:
+        """Raise ``error`` (:class:`RegionFullError`) if writing ``after`` (plus ``extra`` bytes) over
+        ``before`` would take the room a region keeps to complete (``room.room_problem``)."""
+        problem = room_problem(after, before=before, extra=extra)
+        if problem is not None:
             what = "its tile lists are full" if error is RegionFullError else "no room for these values"
-            raise self.error(error, operation, key,
-                             f"{what}: the region item would grow to {size} bytes, past the {REGION_BUDGET} it may "
-                             f"use (DynamoDB items are limited to {ITEM_LIMIT} bytes, and a region keeps room to "
-                             f"complete); nothing was written", item=item)
-
-
-def is_this_new_start(stored: Optional[RegionRequestItem], now: int) -> bool:
-    """Whether ``stored`` is a new region started at ``now`` and not restarted since: the start that
-    was sent and whose answer was lost (or a twin started in the same millisecond, which is the same)."""
-    return (stored is not None and stored.start_time == now and not stored.region_retry_count
-            and stored.region_status not in TERMINAL_VALUES)
-
-
-def tile_bytes(batch: Batch) -> int:
-    """Bytes appending ``batch`` adds to the item."""
-    return sum(appended_size(TileListAttribute().serialize(tiles)) for tiles in batch.values())
-
-
-def values_size(values: Mapping[str, Any]) -> int:
-    """Bytes ``values`` take in a region item."""
-    return item_size(RegionRequestItem(**values).serialize(null_check=False))
+            raise self.error(error, operation, key, f"{what}: {problem}", item=with_values(after, {}))

@@ -55,11 +55,20 @@ def was_worked_on(stored: RegionRequestItem) -> bool:
 
 
 def same_attempt(stored: RegionRequestItem) -> Condition:
-    """The region is still as ``stored`` saw it: same status, start, end and tiles."""
+    """The region is still as ``stored`` saw it: same status, start, end and tiles, and not written
+    since (every write sets ``last_updated_time``), so the item a write leaves is ``stored`` with
+    the values it set."""
     item = RegionRequestItem
     return cast(Condition, item.region_id.exists() & still(item.region_status, stored.region_status)
                 & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
-                & lists_as_in(stored))
+                & still(item.last_updated_time, stored.last_updated_time) & lists_as_in(stored))
+
+
+def is_this_new_start(stored: Optional[RegionRequestItem], now: int) -> bool:
+    """Whether ``stored`` is a new region started at ``now`` and not restarted since: the start that
+    was sent and whose answer was lost (or a twin started in the same millisecond, which is the same)."""
+    return (stored is not None and stored.start_time == now and not stored.region_retry_count
+            and stored.region_status not in TERMINAL_VALUES)
 
 
 def start_values(values: Dict[str, Any], now: int) -> Dict[str, Any]:
@@ -104,7 +113,7 @@ def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple
         values["processing_duration"] = clock.duration_s(int(stored.start_time), now)
     item = RegionRequestItem
     condition = (is_running() & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
-                 & lists_as_in(stored))
+                 & still(item.last_updated_time, stored.last_updated_time) & lists_as_in(stored))
     return values, condition
 
 

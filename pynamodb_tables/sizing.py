@@ -12,6 +12,8 @@ ITEM_LIMIT = 400 * 1024
 #: What writes other than a region's completion may fill: the limit less room for the completion
 #: (a status, two times and a duration: well under 1 KB) and small updates.
 REGION_BUDGET = ITEM_LIMIT - 10 * 1024
+#: Most a change of state (start, completion) adds to a region: a status of another length, times, a count.
+STATE_CHANGE_BYTES = 256
 #: Largest coordinate or size in a tile or box (GDAL's rasters are indexed by 32-bit ints).
 MAX_PIXEL = 2**31 - 1
 #: Most bytes one tile adds to a list: four numbers of at most 10 digits (6 bytes each) in two

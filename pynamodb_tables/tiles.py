@@ -1,5 +1,5 @@
-"""A region's two tile lists: which list a state writes, which tiles are new, the conditions
-and actions that append to them, and the condition that the item has room for more."""
+"""A region's two tile lists: which list a state writes, which tiles are new, and the conditions
+and actions that append to them."""
 
 import functools
 import operator
@@ -13,11 +13,10 @@ from pynamodb.expressions.update import Action
 from . import validation
 from .attributes import Box, BoxAttribute, TileListAttribute
 from .models import RegionRequestItem
-from .sizing import MAX_TILE_BYTES, OTHER_ATTRIBUTES_MAX, REGION_BUDGET, SMALL_TEXT
 from .status import TileState
 
 #: Most tiles a write checks one by one in its condition (a ``contains`` and an ``OR`` each,
-#: beside a dozen operators for the room; DynamoDB allows 300 in an expression).
+#: beside sixteen operators for the room: ``room.has_room_for``; DynamoDB allows 300 in an expression).
 MAX_TILES_PER_WRITE = 140
 
 Batch = Dict[TileState, List[Box]]
@@ -119,18 +118,3 @@ def append_actions(batch: Batch) -> List[Action]:
 def batch_size(batch: Batch) -> int:
     return sum(len(tiles) for tiles in batch.values())
 
-
-def has_room_for(extra: int, *, rewritten: Iterable[str] = ()) -> Condition:
-    """The region exists and has room for ``extra`` more bytes whatever else it holds, as far as a
-    condition can tell: both lists short enough, and ``message`` (the one text attribute of
-    unbounded size) small. Where it does not hold, the writer looks at the item as stored (the
-    refusal carries it) and checks its exact size. (Seventeen operators: the rest of a condition
-    may use DynamoDB's 300.)"""
-    item = RegionRequestItem
-    most = max(0, (REGION_BUDGET - OTHER_ATTRIBUTES_MAX - extra) // (2 * MAX_TILE_BYTES))
-    lists = (item.succeeded_tiles, item.failed_tiles)
-    condition = item.region_id.exists() & functools.reduce(
-        operator.and_, (tile_list.does_not_exist() | (length(tile_list) < most) for tile_list in lists))
-    if "message" not in rewritten:
-        condition &= item.message.does_not_exist() | (length(item.message) <= SMALL_TEXT)
-    return cast(Condition, condition)

@@ -5,23 +5,22 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from pynamodb.expressions.update import Action
 
+from . import validation
 from .base_table import TransactionRefused, Write, transact
 from .errors import CompleteRegionException, InvalidRequestError, located
 from .items import copy_stored, set_actions, with_values
 from .job_table import JobItem, JobTable
 from .models import RegionRequestItem
-from .region_request_table import RegionRequestTable, check_region_item, tile_bytes
+from .region_request_table import RegionRequestTable
 from .region_states import completion, terminal_status
 from .retry import CONTENTION_ATTEMPTS, backoff
-from .sizing import ITEM_LIMIT, item_size
+from .room import room_problem, tile_bytes
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
 from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
 
 logger = logging.getLogger("pynamodb_tables")
 
 OPERATION = "complete_region"
-#: What a completion may leave free in the item at least (DynamoDB counts its own rounding).
-COMPLETION_MARGIN = 1024
 
 
 def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action]:
@@ -88,9 +87,10 @@ def finish_region(
         if stored.region_status is None:
             raise region_table.error(CompleteRegionException, operation, region_key, "region was never started")
         new = new_tiles(stored, batch)
-        if new and item_size(stored.serialize()) + tile_bytes(new) > ITEM_LIMIT - COMPLETION_MARGIN:
-            # No room for the tiles and the outcome in one write: record the tiles first (or fail with
-            # RegionFullError, nothing written), then complete.
+        if new and room_problem(stored, extra=tile_bytes(new)):
+            # The tiles would take the room the region keeps to complete: record them in a write of
+            # their own, which raises RegionFullError with nothing written (the outcome can still be
+            # recorded without them).
             stored = region_table.record_tiles(region_key["image_id"], region_key["region_id"], new,
                                                region=stored, operation=operation)
             continue
@@ -148,7 +148,7 @@ def complete_region(
     if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
         raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
     with located(OPERATION, region_table.table_name):
-        image_id, region_id = check_region_item(region_item)
+        image_id, region_id = validation.region_key(region_item)
         outcome = terminal_status(region_status)
     region, job = finish_region(job_table, region_table, region_table.key(image_id, region_id), outcome,
                                 region=region_item)

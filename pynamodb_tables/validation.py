@@ -12,14 +12,15 @@ import numbers
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Dict, List, Optional, Type, cast
+from typing import Any, Dict, List, Optional, Tuple, Type, cast
 
 from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute
-from .errors import InvalidRequestError, InvalidTileError
-from .sizing import MAX_PIXEL
+from .errors import InvalidRegionRequestException, InvalidRequestError, InvalidTileError
+from .models import JobItem, RegionRequestItem
+from .sizing import MAX_PIXEL, MAX_TEXT
 from .status import RequestStatus, TileState
 
 #: DynamoDB's limits on key values, in UTF-8 bytes.
@@ -191,3 +192,32 @@ def item_values(
         if value is not None:
             values[name] = attribute_value(attr, name, value, error)
     return values
+
+
+def job_values(item: Any) -> Dict[str, Any]:
+    """The set attributes of a job item, normalised; its ``image_id`` must be a usable key."""
+    values = item_values(item, JobItem)
+    values["image_id"] = require_key(item.image_id, "image_id")
+    return values
+
+
+def region_values(item: Any) -> Dict[str, Any]:
+    """The set attributes of a region item, normalised and checked (keys, bounds, tile size, status)."""
+    error = InvalidRegionRequestException
+    values = item_values(item, RegionRequestItem, error)
+    values["image_id"] = require_key(item.image_id, "image_id", error)
+    values["region_id"] = require_key(item.region_id, "region_id", error, max_bytes=RANGE_KEY_MAX_BYTES)
+    if "tile_size" in values:
+        values["tile_size"] = pair(values["tile_size"], "tile_size", minimum=1, error=error)
+    if "region_status" in values:
+        values["region_status"] = status(values["region_status"], error).value
+    for name in ("job_id", "image_read_role", "tile_compression", "tile_format"):
+        if name in values and len(values[name].encode()) > MAX_TEXT:
+            raise error(f"{name} is {len(values[name].encode())} bytes of UTF-8; at most {MAX_TEXT} are kept")
+    return values
+
+
+def region_key(item: Any) -> Tuple[str, str]:
+    """Validate a region item; returns its ``(image_id, region_id)``."""
+    values = region_values(item)
+    return values["image_id"], values["region_id"]

@@ -127,6 +127,20 @@ class TestCallersItemKeptCurrent:
         assert (job.region_success, job.region_error) == (1, 0)
         assert late.region_status == "SUCCESS" and late.start_time is not None
 
+    def test_a_stale_copy_still_gives_what_is_stored(self, job_table, region_table):
+        job_table.start_image_request(JobItem("img-1", region_count=1))
+        copy_ = region_table.start_region_request(RegionRequestItem("r-1", "img-1"))
+        region_table.add_tile("img-1", "r-1", TILE, TileState.FAILED)
+        complete_region(job_table, region_table, RegionRequestItem("r-1", "img-1"), RequestStatus.FAILED)
+        region_table.update_region_request(RegionRequestItem("r-1", "img-1", message="set by another worker"))
+        restarted = region_table.start_region_request(copy_)  # the copy knows neither the outcome nor the message
+        assert (restarted.message, restarted.region_retry_count) == ("set by another worker", 1)
+        assert held(restarted) == held(region_table.get_region_request("r-1", "img-1"))
+        region_table.update_region_request(RegionRequestItem("r-1", "img-1", total_tiles=42, tile_format="NITF"))
+        complete_region(job_table, region_table, restarted, RequestStatus.SUCCESS)  # a copy from before that
+        assert (restarted.total_tiles, restarted.tile_format) == (42, "NITF")
+        assert held(restarted) == held(region_table.get_region_request("r-1", "img-1"))
+
 
 class TestValuesInTheCallersForms:
     def test_tuples_and_decimals_are_stored_as_plain_lists_and_numbers(self, backend, region_table):

@@ -122,8 +122,8 @@ def test_a_retried_restart_is_not_applied_again(tables):
         other_regions.start_region_request(RegionRequestItem("r", "img"))  # a retry: it has a tile
         other_regions.add_tile("img", "r", TILE_2, TileState.FAILED)
 
-    # A's start: a transaction for a new region (refused: it exists), then its restart, whose answer is lost.
-    injector = FaultInjector("lost-response", every=2, operations=["TransactWriteItems"], limit=1,
+    # A's start: a write for a new region (refused: it exists), then its restart, a transaction whose answer is lost.
+    injector = FaultInjector("lost-response", every=1, operations=["TransactWriteItems"], limit=1,
                              between=worker_b_works_on_it_in_between).install(region_table.clients())
     try:
         started = region_table.start_region_request(RegionRequestItem("r", "img"))  # worker A

@@ -90,8 +90,9 @@ def test_image_lands_exactly_once_under_faults(dynamodb_local, kind, every, reco
         run_image(job_table, region_table, recorder)
     finally:
         injector.remove()
-    # One request in `every` of each kind faulted (the image makes about 50 writes tile by tile, 20 with recorders).
-    assert sum(injector.injected.values()) >= (6 if recorder else 10), injector.injected
+    # One request in `every` of each operation faulted (the image makes about 50 writes tile by tile, 20 with
+    # recorders): the faults met every kind of write.
+    assert sum(injector.injected.values()) >= (4 if recorder else 10), injector.injected
     assert ({"TransactWriteItems"} if recorder else {"UpdateItem", "TransactWriteItems"}) <= set(injector.injected)
     check_image(job_table, region_table)
 

@@ -95,7 +95,8 @@ class TestStartRegionRequest:
             monkeypatch.setattr(module, "transact", another_restart_first)
             started = region_table.start_region_request(region())
         assert started.region_status == RequestStatus.STARTED
-        assert started.start_time == T0_MS + 5 and started.region_retry_count == 2
+        # Each attempt starts after the last one: one millisecond past the other's, read on the same clock.
+        assert started.start_time == T0_MS + 6 and started.region_retry_count == 2
         assert started.succeeded_tiles == [TILE_A]
         assert region_table.get_region_request("r-1", "img-1").attribute_values == started.attribute_values
 

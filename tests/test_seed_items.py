@@ -17,7 +17,7 @@ from pynamodb_tables import (
     TileState,
     validation,
 )
-from pynamodb_tables.region_request_table import region_values
+from pynamodb_tables.validation import region_values
 from tests.seed_forms import ForeignRequestStatus, ForeignTileState, Int64, seed_attribute_order
 
 

@@ -22,7 +22,7 @@ from pynamodb_tables import (
     tiles_to_process,
 )
 from pynamodb_tables.attributes import TileListAttribute
-from pynamodb_tables.sizing import ITEM_LIMIT, item_size, value_size
+from pynamodb_tables.sizing import ITEM_LIMIT, REGION_BUDGET, item_size, value_size
 from tests.conftest import T0
 from tests.faults import CallCounter, FaultInjector, clients_of
 
@@ -95,7 +95,7 @@ class TestItemLimit:
         region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
         stored = region_table.get_region_request("r", "img")
         room = ITEM_LIMIT - item_size(stored.serialize()) - 100  # DynamoDB itself would take one more tile
-        write_message_around_the_package(backend, region_table, "m" * room)
+        write_message_around_the_package(backend.host, region_table, "m" * room)
         before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
         with pytest.raises(RegionFullError, match="full"):
             region_table.add_tile("img", "r", grid(1, offset=self.FILLED)[0], TileState.FAILED)
@@ -113,22 +113,34 @@ class TestItemLimit:
         assert small.message == "ok"
 
     def test_dynamodb_refusal_becomes_region_full(self, backend, region_table, region, monkeypatch):
-        from pynamodb_tables import region_request_table, tiles
-        monkeypatch.setattr(region_request_table, "REGION_BUDGET", 2 * ITEM_LIMIT)  # the package's own check off
-        monkeypatch.setattr(tiles, "REGION_BUDGET", 2 * ITEM_LIMIT)
+        from pynamodb_tables import room
+        monkeypatch.setattr(room, "REGION_BUDGET", 2 * ITEM_LIMIT)  # the package's own check off
         stored = region_table.get_region_request("r", "img")
         room = ITEM_LIMIT - item_size(stored.serialize()) - 1_500  # less than 140 tiles' worth
-        write_message_around_the_package(backend, region_table, "m" * room)
+        write_message_around_the_package(backend.host, region_table, "m" * room)
         before = backend.raw_item(region_table.table_name, image_id="img", region_id="r")
         with pytest.raises(RegionFullError) as raised:
             region_table.add_tiles("img", "r", grid(140), TileState.FAILED)
         assert raised.value.__cause__ is not None and raised.value.code is None
         assert backend.raw_item(region_table.table_name, image_id="img", region_id="r") == before
 
+    def test_a_region_past_its_budget_can_still_complete_and_restart(self, job_table, region_table, region):
+        job_table.start_image_request(JobItem(image_id="img", region_count=1))
+        region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
+        stored = region_table.get_region_request("r", "img")
+        over = REGION_BUDGET - item_size(stored.serialize()) + 2_000  # past the budget, short of the limit
+        write_message_around_the_package(region_table.host, region_table, "m" * over)
+        job = complete_region(job_table, region_table, RegionRequestItem(image_id="img", region_id="r"), "FAILED")
+        assert job.region_error == 1
+        restarted = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))
+        assert restarted.region_retry_count == 1  # a restart does not grow the item: allowed
+        updated = region_table.update_region_request(RegionRequestItem(image_id="img", region_id="r", message="ok"))
+        assert updated.message == "ok"
 
-def write_message_around_the_package(backend, region_table, message):
+
+def write_message_around_the_package(host, region_table, message):
     """A large ``message`` written by another client (the package's own updates keep room to complete)."""
-    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=backend.host)
+    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=host)
     client.update_item(TableName=region_table.table_name, Key={"image_id": {"S": "img"}, "region_id": {"S": "r"}},
                        UpdateExpression="SET message = :m", ExpressionAttributeValues={":m": {"S": message}})
 
@@ -175,6 +187,15 @@ class TestTileRecorder:
         recorder.record(grid(201)[200], TileState.SUCCEEDED)
         assert recorder.flush().succeeded_tile_count == 201
         assert recorder.pending == 0
+
+    def test_a_stale_region_never_makes_a_tile_look_recorded(self, region_table, region):
+        held = region_table.add_tile("img", "r", grid(1)[0], TileState.FAILED)  # what this worker holds
+        region_table.start_region_request(RegionRequestItem(image_id="img", region_id="r"))  # a restart elsewhere
+        recorder = TileRecorder(region_table, "img", "r", region=held)  # holds the tile as failed: stale
+        recorder.record(grid(1)[0], TileState.FAILED)
+        recorder.record(grid(1)[0], TileState.FAILED)
+        assert recorder.flush().failed_tiles == grid(1)
+        assert region_table.get_region_request("r", "img").failed_tile_count == 1
 
     def test_block_error_still_records_done_tiles_and_propagates(self, region_table, region):
         with pytest.raises(RuntimeError, match="model crashed"), TileRecorder(region_table, "img", "r") as recorder:
