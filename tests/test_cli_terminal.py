@@ -20,8 +20,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from tests import test_management_support as support
-from tests.test_management_support import SCRIPT, Tables, finish_job, local, make_job, script_env
+from tests import management_support as support
+from tests.management_support import SCRIPT, Tables, finish_job, local, make_job, script_env
 
 tables = support.tables  # fixture
 

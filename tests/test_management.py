@@ -1,7 +1,7 @@
 """The management script's command line itself: usage errors, connection errors, help, the package's shape.
 
 The commands' own tests are in the other ``test_management_*.py`` files; helpers in
-``test_management_support.py``.
+``management_support.py``.
 """
 
 import re
@@ -13,7 +13,7 @@ from typing import List
 import pytest
 
 import pynamodb_tables.management
-from tests.test_management_support import assert_one_line_error, run, script_env
+from tests.management_support import assert_one_line_error, run, script_env
 
 COMMANDS = ("create-tables", "describe-tables", "delete-tables", "status", "list-jobs", "export", "template",
             "iam-policy", "demo")

@@ -5,8 +5,8 @@ from pathlib import Path
 from pynamodb_tables.job_table import JobItem
 from pynamodb_tables.management.demo_checks import DemoResult
 from pynamodb_tables.management.demo_scenario import Scenario
-from tests import test_management_support as support
-from tests.test_management_support import Tables, assert_one_line_error, local, run, script_env
+from tests import management_support as support
+from tests.management_support import Tables, assert_one_line_error, local, run, script_env
 
 tables = support.tables  # fixture
 

@@ -10,8 +10,8 @@ import pytest
 
 from pynamodb_tables.management.export import plain_item
 from pynamodb_tables.management.job_list import JSON_KEYS
-from tests import test_management_support as support
-from tests.test_management_support import (
+from tests import management_support as support
+from tests.management_support import (
     Tables,
     assert_one_line_error,
     cli,

@@ -25,10 +25,10 @@ from pynamodb_tables import (
     complete_region,
     tiles_to_process,
 )
-from tests import test_management_support as support
+from tests import management_support as support
 from tests.conftest import Backend
 from tests.faults import clients_of
-from tests.test_management_support import Tables, cli, local, run, script_env
+from tests.management_support import Tables, cli, local, run, script_env
 
 moto_endpoint, moto_tables = support.moto_endpoint, support.moto_tables  # fixtures
 

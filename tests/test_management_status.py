@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests import test_management_support as support
-from tests.test_management_support import (
+from tests import management_support as support
+from tests.management_support import (
     Tables,
     assert_one_line_error,
     local,

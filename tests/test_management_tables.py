@@ -10,8 +10,8 @@ from typing import List
 import pytest
 
 from pynamodb_tables import JobItem, RegionRequestItem
-from tests import test_management_support as support
-from tests.test_management_support import JOB_KEYS, REGION_KEYS, Tables, assert_one_line_error, cli, local
+from tests import management_support as support
+from tests.management_support import JOB_KEYS, REGION_KEYS, Tables, assert_one_line_error, cli, local
 
 tables, moto_endpoint, moto_tables = support.tables, support.moto_endpoint, support.moto_tables  # fixtures
 

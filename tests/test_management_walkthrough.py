@@ -8,8 +8,8 @@ import json
 import time
 
 from pynamodb_tables import JobItem, RegionRequestItem, RequestStatus, TileState, complete_region
-from tests import test_management_support as support
-from tests.test_management_support import Tables, assert_one_line_error, local, run, script_env
+from tests import management_support as support
+from tests.management_support import Tables, assert_one_line_error, local, run, script_env
 
 tables = support.tables  # fixture
 
