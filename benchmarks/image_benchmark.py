@@ -235,15 +235,16 @@ UPSTREAM_CALLS, UPSTREAM_UNITS = 2037, 5100
 def report_targets(figures: Dict[str, Any]) -> int:
     """Print each target with its measured figure; exit status 1 if any is missed."""
     checks = []
-    recorder, per_tile = figures["image 16x121 recorder"], figures["image 16x121 per-tile"]
-    checks.append((f"recorder image <= {RECORDER_CALLS} API calls (floor {recorder['floor_calls']})",
-                   recorder["calls_per_image"], recorder["calls_per_image"] <= RECORDER_CALLS))
-    checks.append((f"recorder image <= {RECORDER_UNITS} capacity units (floor {recorder['floor_units']:.0f})",
-                   recorder["capacity_per_image"], recorder["capacity_per_image"] <= RECORDER_UNITS))
-    checks.append((f"per-tile image <= {PER_TILE_CALLS} API calls (upstream {UPSTREAM_CALLS})",
-                   per_tile["calls_per_image"], per_tile["calls_per_image"] <= PER_TILE_CALLS))
-    checks.append((f"per-tile image <= {PER_TILE_UNITS} capacity units (upstream {UPSTREAM_UNITS})",
-                   per_tile["capacity_per_image"], per_tile["capacity_per_image"] <= PER_TILE_UNITS))
+    if "image 16x121 recorder" in figures:
+        recorder, per_tile = figures["image 16x121 recorder"], figures["image 16x121 per-tile"]
+        checks.append((f"recorder image <= {RECORDER_CALLS} API calls (floor {recorder['floor_calls']})",
+                       recorder["calls_per_image"], recorder["calls_per_image"] <= RECORDER_CALLS))
+        checks.append((f"recorder image <= {RECORDER_UNITS} capacity units (floor {recorder['floor_units']:.0f})",
+                       recorder["capacity_per_image"], recorder["capacity_per_image"] <= RECORDER_UNITS))
+        checks.append((f"per-tile image <= {PER_TILE_CALLS} API calls (upstream {UPSTREAM_CALLS})",
+                       per_tile["calls_per_image"], per_tile["calls_per_image"] <= PER_TILE_CALLS))
+        checks.append((f"per-tile image <= {PER_TILE_UNITS} capacity units (upstream {UPSTREAM_UNITS})",
+                       per_tile["capacity_per_image"], per_tile["capacity_per_image"] <= PER_TILE_UNITS))
     costs = [figures[f"per-tile-cost {tiles} recorder"] for tiles in (121, 484, 1936)
              if f"per-tile-cost {tiles} recorder" in figures]
     if costs:  # flat: no growth with the region's size (a region's fixed costs make small ones dearer)
@@ -353,9 +354,7 @@ def fleet_report(endpoint: str, names: Tuple[str, str], figures: Dict[str, Any])
               f"{fleet['p50_ms']:8.1f} {fleet['p99_ms']:8.1f} {fleet['give_ups']:9d}")
         if fleet["first_give_up"]:
             print(f"        first give-up: {fleet['first_give_up']}")
-    give_ups = figures["fleet 64"]["give_ups"]
-    print(f"{'met   ' if give_ups == 0 else 'MISSED'} 64 concurrent workers on one image: no give-up: {give_ups}")
-    return 0 if give_ups == 0 else 1
+    return 0 if figures["fleet 64"]["give_ups"] == 0 else 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -397,7 +396,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return report_targets(figures)
 
         if args.fleet_only:
-            return fleet_report(endpoint, names, figures)
+            fleet_report(endpoint, names, figures)
+            return report_targets(figures)
         print("\n## capacity units per tile by tiles per region (2 regions per image)")
         print(f"{'tiles/region':>12} {'mode':>9} {'calls/image':>12} {'units/image':>12} {'units/tile':>11}")
         for tiles in (121, 484, 1936):
