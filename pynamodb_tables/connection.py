@@ -110,3 +110,28 @@ def refused_item(exc: BaseException) -> Optional[Dict[str, Any]]:
             return dict(seen.response["Item"])
         seen = seen.__cause__  # type: ignore[assignment]
     return None
+
+
+def read_page(
+    model: Type[Model],
+    operation: str,
+    *,
+    hash_key: Optional[str] = None,
+    range_key: Optional[str] = None,
+    start: Optional[Dict[str, Any]] = None,
+    consistent: bool = False,
+    attributes: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """One ``get_item``, or one page of a ``query`` (of ``hash_key``) or ``scan``, of a bound model's table,
+    in wire form with its consumed capacity: for tools that read items whole (attributes the model
+    does not declare included) and count what they spend. PynamoDB builds the expressions."""
+    table = model._get_connection()
+    if operation == "get_item":
+        return dict(table.get_item(str(hash_key), range_key, consistent_read=consistent, attributes_to_get=attributes))
+    if operation == "query":
+        return dict(table.query(str(hash_key), attributes_to_get=attributes, consistent_read=consistent,
+                                exclusive_start_key=start, return_consumed_capacity="TOTAL"))
+    if operation == "scan":
+        return dict(table.scan(attributes_to_get=attributes, consistent_read=consistent, exclusive_start_key=start,  # type: ignore[arg-type]
+                               return_consumed_capacity="TOTAL"))
+    raise ValueError(f"not a read: {operation!r}")

@@ -48,9 +48,9 @@ def plain_item(item: Dict[str, Any]) -> Dict[str, Any]:
 def export_items(tables: Tables, image_id: str) -> Iterator[Dict[str, Any]]:
     """The job of ``image_id``, then each of its regions in ``region_id`` order (unknown image: an error)."""
     cost = ReadCost()
-    job = request(tables.job, "get_item", cost, Key={"image_id": {"S": image_id}}, ConsistentRead=True).get("Item")
+    job = request(tables.job, "get_item", cost, hash_key=image_id, consistent=True).get("Item")
     if not job:
         raise CommandError(f"unknown image {image_id!r}: no job in table {tables.job.table_name!r}")
     yield plain_item(job)
-    for region in query_hash_key(tables.region, image_id, cost, ConsistentRead=True):
+    for region in query_hash_key(tables.region, image_id, cost, consistent=True):
         yield plain_item(region)

@@ -130,8 +130,8 @@ def read_tags(report: TableReport, client: Any) -> None:
 
 
 def count_items(table: BoundTable[Any]) -> int:
-    """Items in the table, counted by a ``Select=COUNT`` scan (every page)."""
-    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), Select="COUNT"))
+    """Items in the table, counted by a scan of their keys (every page)."""
+    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), attributes=list(table.key_names)))
 
 
 def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approximate: bool = False) -> TableReport:

@@ -50,8 +50,7 @@ def no_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> N
 
 def stale_regions(tables: Tables, image_id: str, now_ms: int, stale_after_s: float, cost: ReadCost) -> int:
     """How many of the job's regions are stale (a query projecting status and last update)."""
-    regions = query_hash_key(tables.region, image_id, cost, ProjectionExpression="#status, #updated",
-                             names={"#status": "region_status", "#updated": "last_updated_time"})
+    regions = query_hash_key(tables.region, image_id, cost, attributes=["region_status", "last_updated_time"])
     return sum(1 for r in regions if is_stale(r.get("region_status", {}).get("S"),
                                               whole_number(r.get("last_updated_time", {}).get("N")),
                                               now_ms, stale_after_s))

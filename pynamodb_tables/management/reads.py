@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional
 
 from ..base_table import BoundTable, describe
+from ..connection import read_page
 from ..retry import SendError, send
 from .errors import CommandError
 
@@ -31,13 +32,12 @@ def client_of(table: BoundTable[Any]) -> Any:
 
 
 def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Dict[str, Any]:
-    """One ``operation`` (``get_item``, ``scan``, ``query``) on ``table``; its answer."""
-    call = getattr(client_of(table), operation)
+    """One ``operation`` (``get_item``, or a page of ``scan`` or ``query``) on ``table``; its answer
+    (``connection.read_page``'s parameters)."""
     what = f"{operation} on table {table.table_name!r}"
     try:
-        answer: Dict[str, Any] = send(
-            lambda _: call(TableName=table.table_name, ReturnConsumedCapacity="TOTAL", **parameters),
-            retries=table.settings.max_retry_attempts, what=what)
+        answer = send(lambda _: read_page(table.model, operation, **parameters),
+                      retries=table.settings.max_retry_attempts, what=what)
     except SendError as exc:
         raise CommandError(f"{what}: {describe(exc)}") from exc
     cost.count(answer)
@@ -46,13 +46,13 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
 
 def pages(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:
     """Every page of a ``scan`` or ``query``, in order, each sent (and retried) on its own."""
-    start: Dict[str, Any] = {}
+    start: Optional[Dict[str, Any]] = None
     while True:
-        answer = request(table, operation, cost, **parameters, **start)
+        answer = request(table, operation, cost, start=start, **parameters)
         yield answer
         if not answer.get("LastEvaluatedKey"):
             return
-        start = {"ExclusiveStartKey": answer["LastEvaluatedKey"]}
+        start = answer["LastEvaluatedKey"]
 
 
 def items(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:
@@ -61,9 +61,6 @@ def items(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: 
         yield from page.get("Items", [])
 
 
-def query_hash_key(table: BoundTable[Any], value: str, cost: ReadCost, *, names: Optional[Dict[str, str]] = None,
-                   **parameters: Any) -> Iterator[Dict[str, Any]]:
-    """Every item under hash key ``value`` (wire form), page after page; ``names``: more attribute names."""
-    return items(table, "query", cost, KeyConditionExpression="#hash = :hash",
-                 ExpressionAttributeNames={"#hash": table.key_names[0], **(names or {})},
-                 ExpressionAttributeValues={":hash": {"S": value}}, **parameters)
+def query_hash_key(table: BoundTable[Any], value: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:
+    """Every item under hash key ``value`` (wire form), page after page (``attributes=``: only those)."""
+    return items(table, "query", cost, hash_key=value, **parameters)
