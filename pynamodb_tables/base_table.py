@@ -5,7 +5,8 @@ settings by deriving a subclass with its own ``Meta`` (cached, so any number of 
 used side by side in one process). Items the caller builds are never written directly: every
 write is an update with actions on a key, so only what a method means to change is sent.
 
-Every request goes through :func:`~pynamodb_tables.retry.send`:
+Every request goes through :meth:`BoundTable.send`, the one send-and-retry mechanism
+(:func:`~pynamodb_tables.retry.send`):
 
 - :meth:`BoundTable.read`: a strongly consistent ``GetItem``;
 - :meth:`BoundTable.update`: one conditional ``UpdateItem`` returning the new item, or, when
@@ -19,7 +20,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
+from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
 
 from pynamodb.exceptions import AttributeDeserializationError
 from pynamodb.expressions.condition import Condition
@@ -27,13 +28,14 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from .connection import ConnectionSettings, client_of, transaction_connection, update_item
+from .connection import ConnectionSettings, client_of, read_page, transaction_connection, update_item
 from .errors import ConfigurationError, PynamoDBTablesError
-from .retry import Refused, SendError, send
+from .retry import Attempt, Refused, SendError, send
 
 logger = logging.getLogger("pynamodb_tables")
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
 
@@ -163,31 +165,31 @@ class BoundTable(Generic[M]):
             landed = "written, but " if written else ""
             raise self.error(error, operation, key, f"{landed}the stored item cannot be read: {exc}") from exc
 
+    def send(self, request: Callable[[Attempt], T], *, operation: str, key: Mapping[str, Any],
+             error: Type[PynamoDBTablesError], settings: Optional[ConnectionSettings] = None) -> T:
+        """``request`` through the one send-and-retry mechanism; a failure is ``error``, naming this
+        table, the operation and the key (a refusal, :class:`~pynamodb_tables.retry.Refused`, passes)."""
+        try:
+            return send(request, retries=(settings or self.settings).max_retry_attempts,
+                        what=f"{operation} {dict(key)}")
+        except Refused:
+            raise
+        except SendError as exc:
+            raise self.failed(error, operation, key, exc) from exc.__cause__
+
     def read(self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]) -> Optional[M]:
         """The stored item (strongly consistent read), or ``None`` when there is none."""
         hash_key, range_key = self.key_values(key)
-
-        def get(_: Any) -> Optional[M]:
-            try:
-                return self.model.get(hash_key, range_key, consistent_read=True)
-            except self.model.DoesNotExist:
-                return None
-
-        try:
-            return send(get, retries=self.settings.max_retry_attempts, what=f"{operation} {dict(key)}")
-        except SendError as exc:
-            raise self.failed(error, operation, key, exc) from exc.__cause__
-        except (AttributeDeserializationError, ValueError, TypeError) as exc:
-            raise self.error(error, operation, key, f"the stored item cannot be read: {exc}") from exc
+        answer = self.send(lambda _: read_page(self.model, "get_item", hash_key=hash_key, range_key=range_key,
+                                               consistent=True), operation=operation, key=key, error=error)
+        return self.loaded(answer.get("Item"), operation=operation, key=key, error=error)
 
     def query(self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]) -> List[M]:
         """Every item under ``key``'s hash key, all pages, strongly consistent."""
         hash_key = key[self.key_names[0]]
         try:
-            return send(lambda _: list(self.model.query(hash_key, consistent_read=True)),
-                        retries=self.settings.max_retry_attempts, what=f"{operation} {dict(key)}")
-        except SendError as exc:
-            raise self.failed(error, operation, key, exc) from exc.__cause__
+            return self.send(lambda _: list(self.model.query(hash_key, consistent_read=True)),
+                             operation=operation, key=key, error=error)
         except (AttributeDeserializationError, ValueError, TypeError) as exc:
             raise self.error(error, operation, key, f"a stored item cannot be read: {exc}") from exc
 
@@ -221,16 +223,14 @@ class BoundTable(Generic[M]):
         hash_key, range_key = self.key_values(key)
         actions = list(actions)
         try:
-            raw = send(lambda _: update_item(self.model, hash_key, range_key, actions, condition),
-                       retries=self.settings.max_retry_attempts, what=f"{operation} {dict(key)}")
+            raw = self.send(lambda _: update_item(self.model, hash_key, range_key, actions, condition),
+                            operation=operation, key=key, error=error)
         except Refused as refused:
             logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
             stored = self.loaded(refused.failure.items[0] if refused.failure.items else None,
                                  operation=operation, key=key, error=error)
             raise ConditionNotMet(stored, refused.after_unknown, operation=operation, table=self.table_name,
                                   key=key) from refused.__cause__
-        except SendError as exc:
-            raise self.failed(error, operation, key, exc) from exc.__cause__
         logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
         return cast(M, self.loaded(raw, operation=operation, key=key, error=error, written=True))
 
@@ -265,7 +265,7 @@ def transact(
     # PynamoDB sends condition checks before updates; DynamoDB answers each item in that order.
     sent = sorted(range(len(writes)), key=lambda index: bool(writes[index].actions))
 
-    def commit(attempt: Any) -> None:
+    def commit(attempt: Attempt) -> None:
         with TransactWrite(connection=connection, client_request_token=attempt.token) as transaction:
             for write in (writes[index] for index in sent):
                 if write.actions:
@@ -276,7 +276,7 @@ def transact(
                     transaction.condition_check(write.table.model, hash_key, range_key, condition=write.condition)
 
     try:
-        send(commit, retries=owner.settings.max_retry_attempts, what=f"{operation} {dict(first.key)}")
+        first.table.send(commit, operation=operation, key=first.key, error=error, settings=owner.settings)
     except Refused as refused:
         reasons: List[Optional[str]] = [None] * len(writes)
         items: List[Optional[Dict[str, Any]]] = [None] * len(writes)
@@ -288,6 +288,4 @@ def transact(
         raise TransactionRefused([reason == "ConditionalCheckFailed" for reason in reasons], stored,
                                  refused.after_unknown, operation=operation, table=first.table.table_name,
                                  key=first.key) from refused.__cause__
-    except SendError as exc:
-        raise first.table.failed(error, operation, first.key, exc) from exc.__cause__
     logger.debug("%s on %s %s: transaction written", operation, first.table.table_name, dict(first.key))

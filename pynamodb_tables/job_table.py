@@ -166,8 +166,10 @@ class JobTable(BoundTable[JobItem]):
     def _update(self, key: Dict[str, str], given: Dict[str, Any], operation: str) -> JobItem:
         values = settable(given, exclude=(*self.key_names, *COUNTERS, "end_time", "processing_duration"))
         start_time = given.get("start_time")
+        stored: Optional[JobItem] = None
         if start_time is None:
-            start_time = self.existing(key, operation, UpdateImageException).start_time
+            stored = self.existing(key, operation, UpdateImageException)
+            start_time = stored.start_time
         if start_time is not None:
             refreshed = dict(values, processing_duration=self.get_processing_duration(int(start_time)))
             try:
@@ -180,7 +182,7 @@ class JobTable(BoundTable[JobItem]):
                 if not values:
                     return cast(JobItem, refused.stored)  # ended: its duration is kept; nothing else to write
         if not values:
-            return self.existing(key, operation, UpdateImageException)
+            return stored if stored is not None else self.existing(key, operation, UpdateImageException)
         try:
             return self.update(key, set_actions(JobItem, values), JobItem.image_id.exists(),
                                operation=operation, error=UpdateImageException)

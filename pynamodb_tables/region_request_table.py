@@ -181,11 +181,10 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         values = settable(given, exclude=(*self.key_names, *TILE_ATTRIBUTES, "region_retry_count", "end_time"))
         values["last_updated_time"] = clock.now_ms()
         condition = RegionRequestItem.region_id.exists()
-        if "region_status" in values:
-            status = validation.status(values["region_status"], InvalidRegionRequestException)
-            if status.is_terminal:
+        if "region_status" in values:  # (already a valid status's name)
+            if values["region_status"] in TERMINAL_VALUES:
                 raise self.error(InvalidRegionRequestException, operation, key,
-                                 f"region_status {status.value} is an outcome: use complete_region_request")
+                                 f"region_status {values['region_status']} is an outcome: use complete_region_request")
             condition &= is_running()
         written = values_size(values)
         try:  # with room for the values whatever the item holds, or ...
