@@ -1,5 +1,6 @@
 """PynamoDB models and tables that track image jobs, their regions and tiles in DynamoDB."""
 
+from .completion import complete_region
 from .errors import (
     CompleteRegionException,
     ConfigurationError,
@@ -24,7 +25,6 @@ from .job_table import JobItem, JobTable
 from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process
 from .status import RequestStatus, TileState
 from .tile_recorder import TileRecorder
-from .transaction import complete_region
 
 __version__ = "0.1.0"
 

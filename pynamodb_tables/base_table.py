@@ -22,12 +22,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
 
-from pynamodb.exceptions import AttributeDeserializationError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from . import validation
 from .connection import ConnectionSettings, client_of, read_page, transaction_connection, update_item
 from .errors import ConfigurationError, PynamoDBTablesError
 from .retry import Attempt, Refused, SendError, send
@@ -122,9 +122,9 @@ class BoundTable(Generic[M]):
 
     # -- helpers for the table's operations ------------------------------------------------
 
-    def key(self, *values: str) -> Dict[str, str]:
-        """The key attributes by name, for error messages and key-only instances."""
-        return dict(zip(self.key_names, values))
+    def key(self, *values: Any) -> Dict[str, str]:
+        """The key attributes by name, each checked (a non-empty string within DynamoDB's key size)."""
+        return validation.key_of(self.model, dict(zip(self.key_names, values)))
 
     def key_values(self, key: Mapping[str, str]) -> Tuple[str, Optional[str]]:
         """The hash key and range key (``None`` for a hash-only table) of ``key``."""
@@ -156,14 +156,19 @@ class BoundTable(Generic[M]):
 
     def loaded(self, raw: Optional[Dict[str, Any]], *, operation: str, key: Mapping[str, Any],
                error: Type[PynamoDBTablesError], written: bool = False) -> Optional[M]:
-        """An item from its wire form (``None`` for none); an item that cannot be read is ``error``."""
+        """An item from its wire form (``None`` for none): the one place stored items are loaded.
+        An item that cannot be read (a value another writer stored in a form the model cannot take,
+        such as a TTL in other units) is ``error``, naming it and chaining why."""
         if not raw:
             return None
         try:
             return self.model.from_raw_data(raw)
-        except (AttributeDeserializationError, ValueError, TypeError) as exc:
+        except Exception as exc:  # any failure to load is this one: the stored item cannot be read
             landed = "written, but " if written else ""
-            raise self.error(error, operation, key, f"{landed}the stored item cannot be read: {exc}") from exc
+            where = dict(key) if key else {name: next(iter(raw.get(name, {}).values()), None)
+                                           for name in self.key_names}
+            raise self.error(error, operation, where,
+                             f"{landed}the stored item cannot be read: {type(exc).__name__}: {exc}") from exc
 
     def send(self, request: Callable[[Attempt], T], *, operation: str, key: Mapping[str, Any],
              error: Type[PynamoDBTablesError], settings: Optional[ConnectionSettings] = None) -> T:
@@ -187,11 +192,19 @@ class BoundTable(Generic[M]):
     def query(self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]) -> List[M]:
         """Every item under ``key``'s hash key, all pages, strongly consistent."""
         hash_key = key[self.key_names[0]]
-        try:
-            return self.send(lambda _: list(self.model.query(hash_key, consistent_read=True)),
-                             operation=operation, key=key, error=error)
-        except (AttributeDeserializationError, ValueError, TypeError) as exc:
-            raise self.error(error, operation, key, f"a stored item cannot be read: {exc}") from exc
+        items: List[M] = []
+        start: Optional[Dict[str, Any]] = None
+        while True:
+            page = self.send(functools.partial(self._page, hash_key, start), operation=operation, key=key,
+                             error=error)
+            items += [cast(M, self.loaded(raw, operation=operation, key={}, error=error))
+                      for raw in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def _page(self, hash_key: str, start: Optional[Dict[str, Any]], _: Attempt) -> Dict[str, Any]:
+        return read_page(self.model, "query", hash_key=hash_key, start=start, consistent=True)
 
     def existing(
         self,

@@ -12,7 +12,9 @@ from enum import Enum
 from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
 from pynamodb.attributes import Attribute, ListAttribute, UnicodeAttribute
+from pynamodb.constants import NULL
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -106,6 +108,11 @@ def with_values(stored: M, values: Mapping[str, Any]) -> M:
     return result
 
 
+def absent(attribute: Attribute[Any]) -> Condition:
+    """``attribute`` is not set: missing, or stored as ``NULL`` by another writer (both load as ``None``)."""
+    return cast(Condition, attribute.does_not_exist() | Path(attribute).is_type(NULL))
+
+
 def still(attribute: Attribute[Any], value: Any) -> Condition:
-    """``attribute`` still holds ``value`` (or is still absent)."""
-    return attribute.does_not_exist() if value is None else cast(Condition, attribute == value)
+    """``attribute`` still holds ``value`` (already normalised), or is still unset."""
+    return absent(attribute) if value is None else cast(Condition, attribute == value)

@@ -1,6 +1,6 @@
 """The job table: one item per image, counting the outcomes of its regions."""
 
-from typing import Any, Dict, Optional, cast
+from typing import Any, Dict, Optional
 
 from . import clock, validation
 from .base_table import BoundTable, ConditionNotMet, Write, transact
@@ -17,9 +17,10 @@ from .errors import (
     located,
     table_operation,
 )
-from .items import copy_stored, set_actions, settable, still, with_values
+from .items import absent, copy_stored, set_actions, settable, still, with_values
 from .models import JobItem
 from .retry import CONTENTION_ATTEMPTS, backoff
+from .room import has_room_for, room_problem, sizes_as_in, values_size
 
 __all__ = ["JOB_TABLE_ENV", "JobItem", "JobTable"]
 
@@ -58,6 +59,9 @@ class JobTable(BoundTable[JobItem]):
         values = settable(given, exclude=(*self.key_names, "end_time"))
         values.update(start_time=now, expire_time=clock.expire_time(now), processing_duration=0,
                       region_success=0, region_error=0)
+        problem = room_problem(JobItem(**{**key, **values}))
+        if problem is not None:
+            raise InvalidRequestError(f"no room for these values: {problem}", operation=operation, key=key)
         try:  # a transaction, for its token: a resend of a start that landed is not refused as "exists"
             transact([Write(self, key, set_actions(JobItem, values), JobItem.image_id.does_not_exist())],
                      operation=operation, error=StartImageException)
@@ -74,7 +78,7 @@ class JobTable(BoundTable[JobItem]):
     def complete_region_request(self, image_id: str, error: bool) -> JobItem:
         """Add one to ``region_error`` (``error=True``) or ``region_success``, atomically, once per call."""
         operation = "complete_region_request"
-        key = self.key(validation.require_key(image_id, "image_id"))
+        key = self.key(image_id)
         if not isinstance(error, bool):
             raise InvalidRequestError(f"error must be a bool, got {error!r}", operation=operation, key=key)
         counter = JobItem.region_error if error else JobItem.region_success
@@ -113,7 +117,7 @@ class JobTable(BoundTable[JobItem]):
         ``end_time`` never moves.
         """
         operation = "end_image_request"
-        key = self.key(validation.require_key(image_id, "image_id"))
+        key = self.key(image_id)
         stored: Optional[JobItem] = self.existing(key, operation, EndImageException)
         cause: Optional[BaseException] = None
         for attempt in range(CONTENTION_ATTEMPTS):
@@ -126,7 +130,7 @@ class JobTable(BoundTable[JobItem]):
             if stored.start_time is not None:
                 values["processing_duration"] = clock.duration_s(int(stored.start_time), now)
             # Conditioned on the counters read, so the item returned is the item stored.
-            condition = (JobItem.image_id.exists() & JobItem.end_time.does_not_exist()
+            condition = (JobItem.image_id.exists() & absent(JobItem.end_time)
                          & still(JobItem.region_success, stored.region_success)
                          & still(JobItem.region_error, stored.region_error))
             try:
@@ -145,7 +149,7 @@ class JobTable(BoundTable[JobItem]):
     @table_operation
     def get_image_request(self, image_id: str) -> JobItem:
         """The stored job item (strongly consistent)."""
-        key = self.key(validation.require_key(image_id, "image_id"))
+        key = self.key(image_id)
         return self.existing(key, "get_image_request", GetImageRequestItemException)
 
     @table_operation
@@ -164,30 +168,47 @@ class JobTable(BoundTable[JobItem]):
         return stored
 
     def _update(self, key: Dict[str, str], given: Dict[str, Any], operation: str) -> JobItem:
+        """Written without a read where a condition proves the values fit and the job is running, else
+        decided again from the item the refusal returns: room checked exactly, the duration kept once
+        the job has ended."""
         values = settable(given, exclude=(*self.key_names, *COUNTERS, "end_time", "processing_duration"))
-        start_time = given.get("start_time")
         stored: Optional[JobItem] = None
-        if start_time is None:
+        if given.get("start_time") is None:
             stored = self.existing(key, operation, UpdateImageException)
-            start_time = stored.start_time
-        if start_time is not None:
-            refreshed = dict(values, processing_duration=self.get_processing_duration(int(start_time)))
+        cause: Optional[BaseException] = None
+        for attempt in range(CONTENTION_ATTEMPTS):
+            start_time = given.get("start_time", stored.start_time if stored is not None else None)
+            sets = dict(values)
+            running = stored is None or stored.end_time is None
+            if running and start_time is not None:
+                sets["processing_duration"] = self.get_processing_duration(int(start_time))
+            if not sets:
+                return stored if stored is not None else self.existing(key, operation, UpdateImageException)
+            condition = JobItem.image_id.exists()
+            if "processing_duration" in sets:
+                condition &= absent(JobItem.end_time)  # an ended job keeps its duration
+            if stored is None:
+                room = has_room_for(JobItem, values_size(JobItem, sets), rewritten=sets)
+                if room is None:  # too much for a proof: checked on the item as stored
+                    stored = self.existing(key, operation, UpdateImageException)
+                    continue
+                condition &= room
+            else:
+                problem = room_problem(with_values(stored, sets), before=stored)
+                if problem is not None:
+                    raise self.error(UpdateImageException, operation, key, f"no room for these values: {problem}",
+                                     item=stored) from cause
+                condition &= sizes_as_in(stored, rewritten=sets)
             try:
-                return self.update(key, set_actions(JobItem, refreshed),
-                                   JobItem.image_id.exists() & JobItem.end_time.does_not_exist(),
+                return self.update(key, set_actions(JobItem, sets), condition,
                                    operation=operation, error=UpdateImageException)
             except ConditionNotMet as refused:
                 if refused.stored is None:
                     raise self.error(UpdateImageException, operation, key, self.missing) from refused.__cause__
-                if not values:
-                    return cast(JobItem, refused.stored)  # ended: its duration is kept; nothing else to write
-        if not values:
-            return stored if stored is not None else self.existing(key, operation, UpdateImageException)
-        try:
-            return self.update(key, set_actions(JobItem, values), JobItem.image_id.exists(),
-                               operation=operation, error=UpdateImageException)
-        except ConditionNotMet as refused:
-            raise self.error(UpdateImageException, operation, key, self.missing) from refused.__cause__
+                if stored is not None:
+                    backoff(attempt)
+                stored, cause = refused.stored, refused.__cause__
+        raise self.error(UpdateImageException, operation, key, "the job kept changing while updating; gave up")
 
     @staticmethod
     def get_processing_duration(start_time_ms: int) -> int:

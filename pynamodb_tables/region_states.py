@@ -27,21 +27,27 @@ A start of a ``SUCCESS`` region is refused. ``end_time`` survives a restart: it 
 region whose earlier outcome was counted (see ``complete_region``).
 """
 
-from typing import Any, Dict, Optional, Tuple, cast
+import functools
+import operator
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 from pynamodb.expressions.condition import Condition
 
 from . import clock, validation
+from .attributes import TileListAttribute
 from .errors import InvalidRegionRequestException
 from .items import still
 from .models import RegionRequestItem
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
-from .tiles import lists_as_in
+from .tiles import has_length_of, is_empty
 
 #: Attributes only the table's own state changes write; items never overwrite them.
 TILE_ATTRIBUTES = ("succeeded_tiles", "succeeded_tile_count", "failed_tiles", "failed_tile_count")
 LIFECYCLE_ATTRIBUTES = ("region_status", "region_retry_count", "start_time", "end_time", "expire_time",
                         "processing_duration", "last_updated_time")
+#: Of those, the ones only a start or a completion writes (an update never does: an item kept from an
+#: earlier attempt never moves the region back to it).
+ONLY_STATE_CHANGES_WRITE = ("region_retry_count", "start_time", "end_time", "expire_time")
 
 
 def is_running() -> Condition:
@@ -54,21 +60,38 @@ def was_worked_on(stored: RegionRequestItem) -> bool:
     return stored.region_status in TERMINAL_VALUES or bool(stored.succeeded_tiles) or bool(stored.failed_tiles)
 
 
+def unchanged(stored: RegionRequestItem, overwritten: Iterable[str] = ()) -> Condition:
+    """The region is exactly as ``stored`` holds it (its tile lists by their length: within an attempt
+    they only grow, and every restart moves ``start_time``), except for ``overwritten``: the
+    caller's own attributes a write sets whatever they hold. A write decided on ``stored`` under
+    this condition leaves ``stored`` with the values it sets. ``stored`` holds normalised values
+    (as loaded, or built from ``validation.region_values``)."""
+    skip = set(overwritten)
+    conditions: List[Condition] = [RegionRequestItem.region_id.exists()]
+    for name, attribute in RegionRequestItem.get_attributes().items():
+        if name in skip or attribute.is_hash_key or attribute.is_range_key:
+            continue
+        value = getattr(stored, name)
+        if isinstance(attribute, TileListAttribute):
+            conditions.append(has_length_of(attribute, value))
+        else:
+            conditions.append(still(attribute, value))
+    return functools.reduce(operator.and_, conditions)
+
+
 def same_attempt(stored: RegionRequestItem) -> Condition:
-    """The region is still as ``stored`` saw it: same status, start, end and tiles, and not written
-    since (every write sets ``last_updated_time``), so the item a write leaves is ``stored`` with
-    the values it set."""
+    """The region still runs the attempt ``stored`` saw: running, same start and end. Weaker than
+    :func:`unchanged`: tiles and other attributes may have been written since."""
     item = RegionRequestItem
-    return cast(Condition, item.region_id.exists() & still(item.region_status, stored.region_status)
-                & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
-                & still(item.last_updated_time, stored.last_updated_time) & lists_as_in(stored))
+    return cast(Condition, is_running() & still(item.start_time, stored.start_time)
+                & still(item.end_time, stored.end_time))
 
 
 def is_this_new_start(stored: Optional[RegionRequestItem], now: int) -> bool:
     """Whether ``stored`` is a new region started at ``now`` and not restarted since: the start that
-    was sent and whose answer was lost (or a twin started in the same millisecond, which is the same)."""
-    return (stored is not None and stored.start_time == now and not stored.region_retry_count
-            and stored.region_status not in TERMINAL_VALUES)
+    was sent and whose answer was lost (or a twin started in the same millisecond, which is the same),
+    whatever happened to it since (another worker may have completed it in the window)."""
+    return stored is not None and stored.start_time == now and not stored.region_retry_count
 
 
 def start_values(values: Dict[str, Any], now: int) -> Dict[str, Any]:
@@ -81,40 +104,62 @@ _EMPTY = {"region_retry_count": 0, "succeeded_tiles": [], "succeeded_tile_count"
           "failed_tile_count": 0}
 
 
-def start(stored: Optional[RegionRequestItem], values: Dict[str, Any], now: int) -> Tuple[Dict[str, Any], Condition]:
+def start(stored: Optional[RegionRequestItem], values: Dict[str, Any], now: int, *,
+          exact: bool = True) -> Tuple[Dict[str, Any], Condition]:
     """The values a start of ``stored`` (``None``: no region yet) sets, and the condition it holds under.
 
     New: everything, with no retry and empty lists. Untouched (no tile, no outcome): fresh times
     and status, no retry counted. Worked on: a retry counted, failed tiles cleared, succeeded
-    tiles kept. Each holds only in the state it was decided on, so the item it leaves is
-    ``stored`` with these values, and it can never land on a later state.
+    tiles kept. ``exact``: only while the region is as ``stored`` holds it (:func:`unchanged`),
+    so the item it leaves is ``stored`` with these values. Otherwise only while the decision
+    holds (same status, start, end and retry count, and no tile yet if it had none): for a region
+    another worker keeps writing tiles to, where the result is read back. Either way it can never
+    land on a later state.
     """
     fresh = start_values(values, now)
     if stored is None:
         return {**fresh, **_EMPTY}, RegionRequestItem.region_id.does_not_exist()
-    if was_worked_on(stored):
+    worked_on = was_worked_on(stored)
+    if worked_on:
         fresh.update(region_retry_count=int(stored.region_retry_count or 0) + 1, failed_tiles=[], failed_tile_count=0)
-    for name, empty in _EMPTY.items():
-        if getattr(stored, name) is None:
-            fresh.setdefault(name, empty)
-    return fresh, same_attempt(stored)
-
-
-def completion(stored: RegionRequestItem, region_status: RequestStatus) -> Tuple[Dict[str, Any], Condition]:
-    """The values and condition that move ``stored`` to ``region_status``.
-
-    The condition holds only while the region is still running the attempt that was read
-    (same ``start_time`` and ``end_time``) with the same tiles, so the write cannot land twice
-    or on a later attempt, and the region it leaves is ``stored`` with these values.
-    """
-    now = clock.now_ms()
-    values: Dict[str, Any] = {"region_status": region_status.value, "end_time": now, "last_updated_time": now}
-    if stored.start_time is not None:
-        values["processing_duration"] = clock.duration_s(int(stored.start_time), now)
+    if exact or not worked_on:  # (loose, a list might have gained a tile since: never set it empty)
+        for name, empty in _EMPTY.items():
+            if getattr(stored, name) is None:
+                fresh.setdefault(name, empty)
+    if exact:
+        return fresh, unchanged(stored, values)
     item = RegionRequestItem
-    condition = (is_running() & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
-                 & still(item.last_updated_time, stored.last_updated_time) & lists_as_in(stored))
-    return values, condition
+    condition = (item.region_id.exists() & still(item.region_status, stored.region_status)
+                 & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
+                 & still(item.region_retry_count, stored.region_retry_count))
+    if not worked_on:
+        condition &= is_empty(item.succeeded_tiles) & is_empty(item.failed_tiles)
+    return fresh, condition
+
+
+def same_decision(before: RegionRequestItem, after: RegionRequestItem) -> bool:
+    """Whether a state change decided on ``before`` is still right on ``after``: the region changed in
+    its tiles or other attributes only (another worker writing to the same attempt)."""
+    return all(getattr(before, name) == getattr(after, name)
+               for name in ("region_status", "start_time", "end_time", "region_retry_count")) \
+        and was_worked_on(before) == was_worked_on(after)
+
+
+def completion(stored: RegionRequestItem, region_status: RequestStatus, values: Mapping[str, Any], now: int, *,
+               exact: bool = True) -> Tuple[Dict[str, Any], Condition]:
+    """The values that move ``stored`` to ``region_status`` (with ``values``, the caller's attributes),
+    and the condition they hold under.
+
+    ``exact``: only while the region is still as ``stored`` holds it (:func:`unchanged`), so the
+    write cannot land twice or on a later attempt, and the region it leaves is ``stored`` with these
+    values. Otherwise only while it runs the same attempt (:func:`same_attempt`): for a region that
+    another worker keeps writing tiles to, where the result is read back.
+    """
+    sets: Dict[str, Any] = dict(values, region_status=region_status.value, end_time=now, last_updated_time=now)
+    if stored.start_time is not None:
+        sets["processing_duration"] = clock.duration_s(int(stored.start_time), now)
+    condition = is_running() & (unchanged(stored, values) if exact else same_attempt(stored))
+    return sets, cast(Condition, condition)
 
 
 def terminal_status(region_status: Any) -> RequestStatus:

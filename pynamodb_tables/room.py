@@ -1,71 +1,170 @@
-"""A region's room: the size rules that keep its item within its budget, so that it can always complete.
+"""An item's room: the one size rule every write obeys, so that a region can always complete and
+restart, and a job can always end.
 
-Every write but a completion keeps the region item within ``REGION_BUDGET`` (DynamoDB's 400 KB
-less room for the completion) or, on an item already past it, grows it by no more than a change of
-state does. A write
-that need not read the item first proves its room in its condition (:func:`has_room_for`);
-one that knows the item checks the exact size (:func:`room_problem`).
+A state change (a region's start, restart or completion, a job's end, a count moving) writes only
+attributes of bounded size: numbers (times, counts, durations, all under 38 digits) and
+``region_status``. The rule measures an item with each of those at its widest
+(:func:`reserved_size`), so that no state change can ever grow the measure; every write keeps
+the measure within :data:`~pynamodb_tables.sizing.ITEM_BUDGET`, or does not grow it (an item
+another writer filled past the budget still completes, restarts and takes smaller values). The
+budget is below DynamoDB's limit, so whatever was written before, the state change fits.
+
+A write that need not read the item first proves its room in its condition (:func:`has_room_for`);
+one that knows the item checks the exact measure (:func:`room_problem`) and holds only while every
+attribute of variable size is as large as it was seen (:func:`sizes_as_in`).
 """
 
 import functools
 import operator
-from typing import Any, Iterable, Mapping, Optional, cast
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Type
 
+from pynamodb.attributes import Attribute, ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
 from .attributes import TileListAttribute
+from .items import absent
 from .models import RegionRequestItem
-from .sizing import (
-    ITEM_LIMIT,
-    MAX_TILE_BYTES,
-    OTHER_ATTRIBUTES_MAX,
-    REGION_BUDGET,
-    SMALL_TEXT,
-    STATE_CHANGE_BYTES,
-    appended_size,
-    item_size,
-)
+from .sizing import ITEM_BUDGET, ITEM_LIMIT, MAX_NUMBER_BYTES, MAX_TILE_BYTES, SMALL_TEXT, appended_size, item_size
+from .status import RequestStatus
 from .tiles import Batch, length
+
+#: Widest ``region_status``.
+MAX_STATUS_BYTES = max(len(status.value) for status in RequestStatus)
+#: Attributes whose size no condition needs to pin: the keys (never written) and the fixed-width ones.
+_STATE_TEXT = "region_status"
+
+
+def is_fixed_width(name: str, attribute: Attribute[Any]) -> bool:
+    """Whether the rule counts ``attribute`` at its widest: a number, or the region's status."""
+    return isinstance(attribute, (NumberAttribute, TTLAttribute)) or name == _STATE_TEXT
+
+
+def _widest(name: str, attribute: Attribute[Any]) -> int:
+    return len(name.encode()) + (MAX_STATUS_BYTES if name == _STATE_TEXT else MAX_NUMBER_BYTES)
+
+
+@functools.cache
+def _fixed_bytes(model: Type[Model]) -> int:
+    return sum(_widest(name, attribute) for name, attribute in model.get_attributes().items()
+               if is_fixed_width(name, attribute))
+
+
+def reserved_size(item: Model) -> int:
+    """Bytes of ``item`` as the rule measures it: attributes of variable size as they are, numbers
+    and the status at their widest (so no state change can grow it)."""
+    attributes = type(item).get_attributes()
+    serialized = item.serialize(null_check=False)
+    variable = {name: value for name, value in serialized.items()
+                if name in attributes and not is_fixed_width(name, attributes[name])}
+    return item_size(variable) + _fixed_bytes(type(item))
 
 
 def tile_bytes(batch: Batch) -> int:
-    """Bytes appending ``batch`` adds to the item."""
+    """Bytes appending ``batch`` adds to a region."""
     return sum(appended_size(TileListAttribute().serialize(tiles)) for tiles in batch.values())
 
 
-def size_of(item: RegionRequestItem) -> int:
-    """Bytes DynamoDB counts for ``item``."""
-    return item_size(item.serialize(null_check=False))
+def values_size(model: Type[Model], values: Mapping[str, Any]) -> int:
+    """Bytes ``values`` take in an item of ``model``, measured as the rule does."""
+    return reserved_size(model(**values)) - _fixed_bytes(model)
 
 
-def values_size(values: Mapping[str, Any]) -> int:
-    """Bytes ``values`` take in a region item."""
-    return size_of(RegionRequestItem(**values))
-
-
-def room_problem(after: RegionRequestItem, *, before: Optional[RegionRequestItem] = None,
-                 extra: int = 0) -> Optional[str]:
-    """Why writing ``after`` (plus ``extra`` bytes) over ``before`` would take room the region must keep,
-    or ``None``: it stays within the budget, or it grows an item already past it by no more than a
-    change of state does (a status of another length, a time)."""
-    size = size_of(after) + extra
-    if size <= REGION_BUDGET or (before is not None and size <= size_of(before) + STATE_CHANGE_BYTES):
+def room_problem(after: Model, *, before: Optional[Model] = None, extra: int = 0) -> Optional[str]:
+    """Why writing ``after`` (plus ``extra`` bytes) over ``before`` would break the rule, or ``None``:
+    it stays within the budget, or it does not grow an item already past it."""
+    size = reserved_size(after) + extra
+    if size <= ITEM_BUDGET or (before is not None and size <= reserved_size(before)):
         return None
-    return (f"the region item would grow to {size} bytes, past the {REGION_BUDGET} it may use (DynamoDB items "
-            f"are limited to {ITEM_LIMIT} bytes, and a region keeps room to complete); nothing was written")
+    what = "region" if isinstance(after, RegionRequestItem) else "job"
+    return (f"the {what} item would grow to {size} bytes, past the {ITEM_BUDGET} it may use (DynamoDB items are "
+            f"limited to {ITEM_LIMIT} bytes, and an item keeps room for its state changes); nothing was written")
 
 
-def has_room_for(extra: int, *, rewritten: Iterable[str] = ()) -> Condition:
-    """The region exists and has room for ``extra`` more bytes whatever else it holds, as far as a
-    condition can tell: both lists short enough, and ``message`` (the one text attribute of
-    unbounded size) small. Where it does not hold, the writer looks at the item as stored (the
-    refusal carries it) and checks its exact size. (Sixteen operators: a batch of 140 tiles takes
-    the other 281 of DynamoDB's 300.)"""
-    item = RegionRequestItem
-    most = max(0, (REGION_BUDGET - OTHER_ATTRIBUTES_MAX - extra) // (2 * MAX_TILE_BYTES))
-    lists = (item.succeeded_tiles, item.failed_tiles)
-    condition = item.region_id.exists() & functools.reduce(
-        operator.and_, (tile_list.does_not_exist() | (length(tile_list) < most) for tile_list in lists))
-    if "message" not in rewritten:
-        condition &= item.message.does_not_exist() | (length(item.message) <= SMALL_TEXT)
-    return cast(Condition, condition)
+def _variable(model: Type[Model]) -> Dict[str, Attribute[Any]]:
+    """The attributes of variable size a write may change (keys are never written)."""
+    return {name: attribute for name, attribute in model.get_attributes().items()
+            if not is_fixed_width(name, attribute) and not attribute.is_hash_key and not attribute.is_range_key}
+
+
+def _exists(model: Type[Model]) -> Condition:
+    """The item exists (its hash key does)."""
+    return next(attribute for attribute in model.get_attributes().values() if attribute.is_hash_key).exists()
+
+
+def sizes_as_in(stored: Model, *, rewritten: Iterable[str] = ()) -> Condition:
+    """The item exists and every attribute of variable size that the write does not set is as large
+    as in ``stored`` (texts by their UTF-8 length, lists by their number of elements), so that the
+    measure checked is the measure written."""
+    skip = set(rewritten)
+    conditions: List[Condition] = [_exists(type(stored))]
+    for name, attribute in _variable(type(stored)).items():
+        if name in skip:
+            continue
+        value = getattr(stored, name)
+        if value is None:
+            conditions.append(absent(attribute))
+        elif isinstance(attribute, ListAttribute):
+            conditions.append(length(attribute) == len(value))
+        else:
+            conditions.append(length(attribute) == len(str(value).encode()))
+    return functools.reduce(operator.and_, conditions)
+
+
+def room_since(stored: RegionRequestItem, extra: int) -> Condition:
+    """A condition proving room for ``extra`` more bytes in a region others may have appended tiles to
+    since ``stored`` was seen: its other attributes keep their sizes, and its lists have gained no
+    more tiles than the room ``stored`` left allows (at the largest a tile can take)."""
+    slack = max(0, (ITEM_BUDGET - reserved_size(stored) - extra) // (2 * MAX_TILE_BYTES))
+    lists = (RegionRequestItem.succeeded_tiles, RegionRequestItem.failed_tiles)
+    condition = sizes_as_in(stored, rewritten=[tile_list.attr_name for tile_list in lists])
+    for tile_list in lists:
+        condition &= tile_list.does_not_exist() | (length(tile_list) <= len(getattr(stored, tile_list.attr_name) or [])
+                                                   + slack)
+    return condition
+
+
+#: Most bytes a hash key takes (DynamoDB's limit), with its name.
+HASH_KEY_BYTES = 2048 + len("image_id")
+#: Most bytes a region holds beside its tile lists while its ``message`` is small, measured as the
+#: rule does: keys (2048 + 1024 bytes), four texts of MAX_TEXT, the message, the fixed-width
+#: attributes and three small lists (checked against the model in the tests).
+REGION_OTHER_MAX = 14 * 1024
+
+
+def _unbounded_texts(model: Type[Model]) -> List[str]:
+    """Texts that validation does not bound: a region's ``message``; every text of a job (``roi_wkt``...)."""
+    if model is RegionRequestItem:
+        return ["message"]
+    return [name for name, attribute in _variable(model).items() if isinstance(attribute, UnicodeAttribute)]
+
+
+def has_room_for(model: Type[Model], extra: int, *, rewritten: Iterable[str] = ()) -> Optional[Condition]:
+    """A condition proving, without reading the item, that it exists and has room for ``extra`` more
+    bytes whatever else it holds: each unbounded text not rewritten is small enough, and a region's
+    tile lists short enough for both to fit. ``None`` when ``extra`` is too large for any proof: the
+    writer reads the item and checks its exact measure (as it does when the condition refuses).
+
+    A region's other texts are bounded by validation; its ``message`` may take ``SMALL_TEXT`` and
+    its lists the rest (six operators, beside the 281 of a batch of 140 tiles: DynamoDB allows 300).
+    A job's texts (``roi_wkt``, ``outputs``...) share what the budget leaves equally.
+    """
+    skip = set(rewritten)
+    texts = [name for name in _unbounded_texts(model) if name not in skip]
+    conditions: List[Condition] = [_exists(model)]
+    if model is RegionRequestItem:
+        room = ITEM_BUDGET - REGION_OTHER_MAX - extra
+        most = room // (2 * MAX_TILE_BYTES)
+        conditions += [tile_list.does_not_exist() | (length(tile_list) < most)
+                       for tile_list in (RegionRequestItem.succeeded_tiles, RegionRequestItem.failed_tiles)]
+        largest = SMALL_TEXT
+    else:
+        names = sum(len(name) + 3 for name in texts)
+        room = ITEM_BUDGET - HASH_KEY_BYTES - _fixed_bytes(model) - names - extra
+        largest = room // max(1, len(texts))
+    if room < 0:
+        return None
+    for name in texts:
+        text = model.get_attributes()[name]
+        conditions.append(text.does_not_exist() | (length(text) <= largest))
+    return functools.reduce(operator.and_, conditions)

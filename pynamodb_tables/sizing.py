@@ -9,24 +9,23 @@ DynamoDB Local in the tests).
 from typing import Any, Dict, Iterable, Mapping
 
 ITEM_LIMIT = 400 * 1024
-#: What writes other than a region's completion may fill: the limit less room for the completion
-#: (a status, two times and a duration: well under 1 KB) and small updates.
-REGION_BUDGET = ITEM_LIMIT - 10 * 1024
-#: Most a change of state (start, completion) adds to a region: a status of another length, times, a count.
-STATE_CHANGE_BYTES = 256
+#: What an item may fill, measured with its numbers and status at their widest (``room.reserved_size``):
+#: DynamoDB's limit less a margin, so that a state change always fits.
+ITEM_BUDGET = ITEM_LIMIT - 10 * 1024
+#: Most bytes a number takes: 38 digits (DynamoDB's precision) in base-100 pairs, plus one, plus
+#: one for a negative number's terminator.
+MAX_NUMBER_BYTES = 21
 #: Largest coordinate or size in a tile or box (GDAL's rasters are indexed by 32-bit ints).
 MAX_PIXEL = 2**31 - 1
 #: Most bytes one tile adds to a list: four numbers of at most 10 digits (6 bytes each) in two
 #: lists of two, in a list: 1 + (3 + 2 * (1 + 3 + 2 * (1 + 6))).
 MAX_TILE_BYTES = 40
-#: A region's ``message`` up to this size lets a tile write skip the size check; a larger one
-#: sends tile writes through the path that checks the item's exact size.
+#: A text of unbounded size (a region's ``message``, a job's texts) up to this size lets a write
+#: prove its room in its condition; a larger one sends writes through the path that checks the
+#: item's exact size.
 SMALL_TEXT = 1024
 #: Longest value of a region's other text attributes (an IAM role ARN may take 2048).
 MAX_TEXT = 2048
-#: Most bytes of a region's attributes other than its tile lists while its message is small: keys
-#: (2048 + 1024), four texts of MAX_TEXT, a status, about fifteen numbers and three small lists.
-OTHER_ATTRIBUTES_MAX = 14 * 1024
 
 
 def value_size(value: Mapping[str, Any]) -> int:

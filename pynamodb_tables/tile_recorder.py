@@ -1,6 +1,7 @@
 """A worker-side buffer of one region's tile outcomes, written a batch at a time and with the outcome."""
 
 import logging
+import math
 import threading
 import time
 from types import TracebackType
@@ -14,7 +15,6 @@ from .models import RegionRequestItem
 from .region_request_table import RegionRequestTable
 from .region_states import terminal_status
 from .status import RequestStatus, TileState
-from .transaction import finish_region
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -52,15 +52,18 @@ class TileRecorder:
             raise InvalidRequestError(f"expected a RegionRequestTable, got {type(region_table).__name__}")
         if not isinstance(flush_every, int) or isinstance(flush_every, bool) or flush_every < 1:
             raise InvalidRequestError(f"flush_every must be a positive int, got {flush_every!r}")
-        if not isinstance(flush_interval, (int, float)) or flush_interval < 0:
+        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) \
+                or not math.isfinite(flush_interval) or flush_interval < 0:
             raise InvalidRequestError(f"flush_interval must be a number of seconds >= 0, got {flush_interval!r}")
         self.region_table = region_table
-        self.image_id = validation.require_key(image_id, "image_id")
-        self.region_id = validation.require_key(region_id, "region_id")
+        self.key = region_table.key(image_id, region_id)
+        self.image_id, self.region_id = self.key["image_id"], self.key["region_id"]
         if region is not None and (not isinstance(region, RegionRequestItem)
                                    or (region.image_id, region.region_id) != (self.image_id, self.region_id)):
             raise InvalidRequestError(f"region must be the RegionRequestItem of image {image_id!r}, "
                                       f"region {region_id!r}, got {region!r}")
+        if region is not None:  # its values in the plain forms conditions are built from
+            region = RegionRequestItem(**validation.region_values(region))
         self.flush_every = flush_every
         self.flush_interval = float(flush_interval)
         #: The region as last stored (after the last flush or completion), when known.
@@ -113,9 +116,9 @@ class TileRecorder:
             outcome = terminal_status(region_status)
         with self._lock:
             batch = self._batch()
-            key = self.region_table.key(self.image_id, self.region_id)
-            self.region, job = finish_region(job_table, self.region_table, key, outcome, region=self.region,
-                                             tiles=batch, operation="TileRecorder.complete")
+            self.region, job = self.region_table.finish(job_table, self.key, outcome, region=self.region, tiles=batch,
+                                                        operation="TileRecorder.complete")
+            assert job is not None
             self._written(batch)
             self._last_flush = time.monotonic()
             return job

@@ -12,6 +12,7 @@ from pynamodb.expressions.update import Action
 
 from . import validation
 from .attributes import Box, BoxAttribute, TileListAttribute
+from .items import absent
 from .models import RegionRequestItem
 from .status import TileState
 
@@ -83,7 +84,7 @@ def length(attribute: Any) -> Any:
 
 
 def is_empty(tile_list: TileListAttribute) -> Condition:
-    return cast(Condition, tile_list.does_not_exist() | (length(tile_list) == 0))
+    return cast(Condition, absent(tile_list) | (length(tile_list) == 0))
 
 
 def has_length_of(tile_list: TileListAttribute, stored: Optional[Sequence[Box]]) -> Condition:
@@ -106,13 +107,34 @@ def none_recorded(batch: Batch) -> Condition:
     return cast(Condition, ~functools.reduce(operator.or_, checks))
 
 
-def append_actions(batch: Batch) -> List[Action]:
-    """Append each state's tiles to its list and add them to its count (lists created if absent)."""
+def append_actions(batch: Batch, stored: Optional[RegionRequestItem] = None) -> List[Action]:
+    """Append each state's tiles to its list and add them to its count.
+
+    Without ``stored``, the item is not known: lists are created if absent, counts added to.
+    With ``stored``, the item as the write's condition pins it (lists by length, counts by value):
+    lists and counts are set from it, which also replaces a ``NULL`` another writer stored.
+    """
     actions: List[Action] = []
     for state, tiles in batch.items():
         tile_list, tile_count = tile_lists(state)
-        actions += [tile_list.set((tile_list | []).append(tiles)), tile_count.add(len(tiles))]
+        if stored is None:
+            actions += [tile_list.set((tile_list | []).append(tiles)), tile_count.add(len(tiles))]
+            continue
+        before = recorded(stored, state)
+        actions.append(tile_list.set(tile_list.append(tiles)) if before else tile_list.set(tiles))
+        actions.append(tile_count.set(int(getattr(stored, tile_count.attr_name) or 0) + len(tiles)))
     return actions
+
+
+def first_tiles(batch: Batch, most: int) -> Batch:
+    """The first ``most`` tiles of ``batch``, by state in order."""
+    taken: Batch = {}
+    for state, tiles in batch.items():
+        if most <= 0:
+            break
+        taken[state] = tiles[:most]
+        most -= len(taken[state])
+    return taken
 
 
 def batch_size(batch: Batch) -> int:

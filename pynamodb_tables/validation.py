@@ -86,6 +86,16 @@ def require_key(
     return key
 
 
+def key_of(model: Type[Model], values: Dict[str, Any],
+           error: Type[InvalidRequestError] = InvalidRequestError) -> Dict[str, str]:
+    """The key attributes of ``model`` given in ``values`` (all of them, or the hash key alone for a
+    query), each a usable key within DynamoDB's size for its kind: a hash key 2048 bytes, a range key 1024."""
+    attributes = model.get_attributes()
+    return {name: require_key(value, name, error,
+                              max_bytes=RANGE_KEY_MAX_BYTES if attributes[name].is_range_key else HASH_KEY_MAX_BYTES)
+            for name, value in values.items()}
+
+
 def _sequence(value: Any) -> bool:
     return isinstance(value, (list, tuple))
 
@@ -197,7 +207,7 @@ def item_values(
 def job_values(item: Any) -> Dict[str, Any]:
     """The set attributes of a job item, normalised; its ``image_id`` must be a usable key."""
     values = item_values(item, JobItem)
-    values["image_id"] = require_key(item.image_id, "image_id")
+    values.update(key_of(JobItem, {"image_id": item.image_id}))
     return values
 
 
@@ -205,8 +215,7 @@ def region_values(item: Any) -> Dict[str, Any]:
     """The set attributes of a region item, normalised and checked (keys, bounds, tile size, status)."""
     error = InvalidRegionRequestException
     values = item_values(item, RegionRequestItem, error)
-    values["image_id"] = require_key(item.image_id, "image_id", error)
-    values["region_id"] = require_key(item.region_id, "region_id", error, max_bytes=RANGE_KEY_MAX_BYTES)
+    values.update(key_of(RegionRequestItem, {"image_id": item.image_id, "region_id": item.region_id}, error))
     if "tile_size" in values:
         values["tile_size"] = pair(values["tile_size"], "tile_size", minimum=1, error=error)
     if "region_status" in values:

@@ -22,7 +22,7 @@ from pynamodb_tables import (
     tiles_to_process,
 )
 from pynamodb_tables.attributes import TileListAttribute
-from pynamodb_tables.sizing import ITEM_LIMIT, REGION_BUDGET, item_size, value_size
+from pynamodb_tables.sizing import ITEM_BUDGET, ITEM_LIMIT, item_size, value_size
 from tests.conftest import T0
 from tests.faults import CallCounter, FaultInjector, clients_of
 
@@ -114,7 +114,7 @@ class TestItemLimit:
 
     def test_dynamodb_refusal_becomes_region_full(self, backend, region_table, region, monkeypatch):
         from pynamodb_tables import room
-        monkeypatch.setattr(room, "REGION_BUDGET", 2 * ITEM_LIMIT)  # the package's own check off
+        monkeypatch.setattr(room, "ITEM_BUDGET", 2 * ITEM_LIMIT)  # the package's own check off
         stored = region_table.get_region_request("r", "img")
         room = ITEM_LIMIT - item_size(stored.serialize()) - 1_500  # less than 140 tiles' worth
         write_message_around_the_package(backend.host, region_table, "m" * room)
@@ -128,7 +128,7 @@ class TestItemLimit:
         job_table.start_image_request(JobItem(image_id="img", region_count=1))
         region_table.add_tiles("img", "r", grid(self.FILLED), TileState.SUCCEEDED)
         stored = region_table.get_region_request("r", "img")
-        over = REGION_BUDGET - item_size(stored.serialize()) + 2_000  # past the budget, short of the limit
+        over = ITEM_BUDGET - item_size(stored.serialize()) + 2_000  # past the budget, short of the limit
         write_message_around_the_package(region_table.host, region_table, "m" * over)
         job = complete_region(job_table, region_table, RegionRequestItem(image_id="img", region_id="r"), "FAILED")
         assert job.region_error == 1

@@ -8,11 +8,11 @@ import signal
 import time
 from typing import Any, Dict, List, Tuple
 
+from ..completion import complete_region
 from ..errors import ImageAlreadyEndedError, RegionAlreadyCompleteError
 from ..job_table import JobItem, JobTable
 from ..region_request_table import RegionRequestItem, tiles_to_process
 from ..status import RequestStatus, TileState
-from ..transaction import complete_region
 from .demo_scenario import Delivery, DemoEvent, Scenario
 from .errors import CommandError, describe_error
 from .render import progress_bar
