@@ -64,6 +64,7 @@ def finish_region(
     region: Optional[RegionRequestItem] = None,
     tiles: Optional[Batch] = None,
     operation: str = OPERATION,
+    as_read: bool = False,
 ) -> Tuple[RegionRequestItem, JobItem]:
     """Move the region to ``outcome``, append ``tiles`` it lacks and count it in its job: one transaction.
 
@@ -71,6 +72,10 @@ def finish_region(
     transaction's conditions hold only while it is still what is stored). Returns the region
     and the job as stored afterwards. A region that already has an outcome is not counted
     again; tiles it lacks are still recorded (a late tile is recorded in any state).
+
+    ``as_read``: complete ``region`` (a running copy) only as it was read: if the region changed
+    since, nothing is written and :class:`~pynamodb_tables.base_table.TransactionRefused` is raised
+    (its ``stored_items[0]`` is the region as stored), instead of deciding again on the new state.
     """
     job_key = job_table.key(region_key["image_id"])
     stored = region if is_running_copy(region) else None
@@ -115,6 +120,8 @@ def finish_region(
                     CompleteRegionException, operation, job_key,
                     "the region's earlier outcome is not counted in the job (was it counted with the seed's "
                     "complete_region_request calls?); not counted", item=stored_job) from refused.__cause__
+            if as_read:
+                raise
             logger.debug("%s %s: refused (the region changed), attempt %d", operation, region_key, attempt + 1)
             stored = stored_region
             if stored is None:
