@@ -138,10 +138,11 @@ class Tables:
         return JobTable(self.job, host=self.endpoint), RegionRequestTable(self.region, host=self.endpoint)
 
     def set_updated(self, image_id: str, region_id: str, ms: int) -> None:
-        """Move a region's ``last_updated_time`` (as a worker that stopped then would have left it)."""
+        """Move a region's ``last_updated_time`` and ``start_time`` back to ``ms`` (as a worker that started
+        and stopped then would have left it)."""
         self.client.update_item(TableName=self.region,
                                 Key={"image_id": {"S": image_id}, "region_id": {"S": region_id}},
-                                UpdateExpression="SET last_updated_time = :t",
+                                UpdateExpression="SET last_updated_time = :t, start_time = :t",
                                 ExpressionAttributeValues={":t": {"N": str(ms)}})
 
     def cleanup(self) -> None:
