@@ -2,6 +2,7 @@
 written by this package and in the forms the model runner's own database code leaves, and with
 workers racing them on threads."""
 
+import contextlib
 import threading
 import time
 import uuid
@@ -269,7 +270,7 @@ def run_threads(*targets: Any) -> None:
         def run() -> None:
             try:
                 target()
-            except BaseException as exc:  # noqa: BLE001  (reported below)
+            except BaseException as exc:  # (reported below)
                 errors.append(exc)
         return run
 
@@ -360,17 +361,13 @@ def test_end_job_racing_a_worker_ending_the_same_job_ends_it_once(pair: Tables) 
 
     def operator() -> None:
         gate.wait()
-        try:
+        with contextlib.suppress(ImageAlreadyEndedError):
             ends.append(end_job(*pair, "img").end_time)
-        except ImageAlreadyEndedError:
-            pass
 
     def worker() -> None:
         gate.wait()
-        try:
+        with contextlib.suppress(ImageAlreadyEndedError):
             ends.append(pair[0].end_image_request("img").end_time)
-        except ImageAlreadyEndedError:
-            pass
 
     run_threads(operator, worker)
     assert len(ends) == 1 and pair[0].get_image_request("img").end_time == ends[0]
