@@ -22,7 +22,7 @@ from .settings import Tables
 
 #: Largest picture drawn (width, height), in pixels; the image is scaled to fit.
 MAX_PICTURE = (900.0, 640.0)
-MARGIN, TITLE_HEIGHT, LINE_HEIGHT = 16.0, 34.0, 20.0
+MARGIN, TITLE_HEIGHT, LINE_HEIGHT, MIN_WIDTH = 16.0, 34.0, 20.0, 620.0
 RUNNING = "running"
 #: Fill colours by status (and for a region without one), in legend order.
 COLOURS = {"SUCCESS": "#2e7d32", "PARTIAL": "#f9a825", "FAILED": "#c62828", "IN_PROGRESS": "#1565c0",
@@ -115,18 +115,16 @@ def draw(job: JobItem, regions: Sequence[RegionRequestItem], *, row_col: bool = 
         for tile in bad_tiles:
             tile_box = box(tile, row_col)
             if tile_box is not None:
-                parts.append(rect(inset(on_screen(tile_box)), fill="none", stroke=FAILED_TILE, stroke_width="1.5",
-                                  stroke_dasharray="4 2", class_="failed-tile"))
+                parts.append(failed_tile(inset(on_screen(tile_box))))
         body.append(f'<g class="region" data-status="{status}" data-region-id={quoteattr(str(region.region_id))}>'
                     + "".join(parts) + "</g>")
-    picture_bottom = top + height * scale
-    legend, legend_height = legend_items(left, picture_bottom + 14, by_status)
+    total_width = max(left + width * scale + MARGIN, MIN_WIDTH)
+    legend, legend_bottom = legend_items(left, top + height * scale + 14, total_width - MARGIN, by_status)
     caption = caption_lines(job, len(placed), by_status, succeeded, failed, not_drawn, row_col)
-    caption_top = picture_bottom + 14 + legend_height + 8
+    baseline = legend_bottom + LINE_HEIGHT
     body += legend
-    body += [text(left, caption_top + LINE_HEIGHT * n, line, size=12) for n, line in enumerate(caption)]
-    total_width = max(left + width * scale + MARGIN, 620.0)
-    total_height = caption_top + LINE_HEIGHT * len(caption) + MARGIN
+    body += [text(left, baseline + LINE_HEIGHT * n, line, size=12) for n, line in enumerate(caption)]
+    total_height = baseline + LINE_HEIGHT * (len(caption) - 1) + MARGIN
     title = f"image {job.image_id}" + (f" (job {job.job_id})" if job.job_id else "")
     svg = "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -147,17 +145,28 @@ def inset(b: Box) -> Box:
     return b[0] + dx, b[1] + dy, max(b[2] - 2 * dx, 1.0), max(b[3] - 2 * dy, 1.0)
 
 
-def legend_items(left: float, top: float, by_status: "Counter[str]") -> Tuple[List[str], float]:
-    """A swatch per status (with its count), then the failed tile's outline; their height."""
-    items, x = [], left
-    for status, colour in COLOURS.items():
-        label = f"{'no status' if status == 'NONE' else status} ({by_status.get(status, 0)})"
-        items.append(rect((x, top, 14, 14), fill=colour, stroke="#212121", stroke_width="1", class_="swatch"))
-        items.append(text(x + 20, top + 12, label, size=12))
-        x += 32 + 7.2 * len(label)
-    items.append(rect((x, top, 14, 14), fill="none", stroke=FAILED_TILE, stroke_width="1.5", stroke_dasharray="4 2"))
-    items.append(text(x + 20, top + 12, "failed tile", size=12))
-    return items, 16.0
+def failed_tile(b: Box, kind: str = "failed-tile") -> str:
+    """A failed tile's outline: dark dashes over a light line, seen on every status colour."""
+    dashes = rect(b, fill="none", stroke=FAILED_TILE, stroke_width="1.5", stroke_dasharray="5 3", class_=kind)
+    return f'<g>{rect(b, fill="none", stroke="#ffffff", stroke_width="3")}{dashes}</g>'
+
+
+def legend_items(left: float, top: float, right: float, by_status: "Counter[str]") -> Tuple[List[str], float]:
+    """A swatch per status (with its count), then the failed tile's outline, in rows up to ``right``;
+    where the last row ends."""
+    entries = [(f"{'no status' if status == 'NONE' else status} ({by_status.get(status, 0)})",
+                rect((0, 0, 14, 14), fill=colour, stroke="#212121", stroke_width="1", class_="swatch"))
+               for status, colour in COLOURS.items()]
+    entries.append(("failed tile", failed_tile((0, 0, 14, 14), kind="swatch")))
+    items, x, y = [], left, top
+    for label, swatch in entries:
+        width = 30 + 7.0 * len(label)
+        if x > left and x + width > right:
+            x, y = left, y + LINE_HEIGHT
+        items.append(f'<g transform="translate({number(x)},{number(y)})">{swatch}</g>')
+        items.append(text(x + 20, y + 12, label, size=12))
+        x += width + 8
+    return items, y + 16
 
 
 def caption_lines(job: JobItem, regions: int, by_status: "Counter[str]", succeeded: int, failed: int,
