@@ -75,11 +75,15 @@ class OldWorker:
             UpdateExpression=f"SET {state}_tiles = list_append(if_not_exists({state}_tiles, :empty), :new)",
             ExpressionAttributeValues={":empty": {"L": []}, ":new": tiles([tile])})
 
-    def update_counts(self, image_id: str, region_id: str, succeeded: int, failed: int) -> None:
+    def update_counts(self, image_id: str, region_id: str, succeeded: int, failed: int, *,
+                      only_existing: bool = False) -> None:
+        """``update_region_request`` with the counts the handler computed (it creates an unknown region, unless
+        ``only_existing``: then botocore's ``ConditionalCheckFailedException``)."""
+        condition = {"ConditionExpression": "attribute_exists(region_id)"} if only_existing else {}
         self.client.update_item(
             TableName=self.regions, Key={"image_id": {"S": image_id}, "region_id": {"S": region_id}},
             UpdateExpression="SET succeeded_tile_count = :s, failed_tile_count = :f, last_updated_time = :t",
-            ExpressionAttributeValues={":s": n(succeeded), ":f": n(failed), ":t": n(self.now())})
+            ExpressionAttributeValues={":s": n(succeeded), ":f": n(failed), ":t": n(self.now())}, **condition)
 
     def complete_region(self, image_id: str, region_id: str, status: str) -> None:
         now = self.now()
