@@ -51,8 +51,9 @@ def package_classes_in_place() -> Iterator[None]:
     them (its handlers, tile workers, monitors), until the block ends: a ``ModelRunner()`` built inside runs on
     this package while one built outside keeps the model runner's own tables, in one process (a fleet mid-move).
     """
-    import pynamodb_tables
     from aws.osml.model_runner.database import job_table, region_request_table
+
+    import pynamodb_tables
 
     ours = {getattr(module, name): getattr(pynamodb_tables, name)
             for module, names in ((job_table, SHIMS[f"{DATABASE}.job_table"]),
