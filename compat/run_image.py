@@ -340,6 +340,19 @@ def image_message(image_path: Path, model_url: str) -> Dict[str, Any]:
     }
 
 
+def record_sends(runner: Any) -> List[Dict[str, Any]]:
+    """The region requests ``runner`` queues from now on, as sent (its queue's ``send_request``, wrapped)."""
+    sent: List[Dict[str, Any]] = []
+    send = runner.region_request_queue.send_request
+
+    def recording_send(request: Dict[str, Any]) -> None:
+        sent.append(json.loads(json.dumps(request)))
+        send(request)
+
+    runner.region_request_queue.send_request = recording_send
+    return sent
+
+
 def run(tables: str, workdir: Path) -> Dict[str, Any]:
     """The image, then scenario 2, on the given tables; returns what the tables and notifications hold."""
     errors = ErrorLog()
@@ -368,14 +381,7 @@ def run(tables: str, workdir: Path) -> Dict[str, Any]:
 
         runner = ModelRunner()
         runner.region_request_queue.wait_seconds = 0  # an empty queue answers at once (the harness drains it)
-        sent: List[Dict[str, Any]] = []
-        send = runner.region_request_queue.send_request
-
-        def recording_send(request: Dict[str, Any]) -> None:
-            sent.append(json.loads(json.dumps(request)))
-            send(request)
-
-        runner.region_request_queue.send_request = recording_send
+        sent = record_sends(runner)
 
         image_request = ImageRequest.from_external_message(image_message(image_path, model.url))
         image_id = image_request.image_id
@@ -477,14 +483,8 @@ def run_mixed(workdir: Path) -> Dict[str, Any]:
 
         old = ModelRunner()
         old.region_request_queue.wait_seconds = 0
-        sent: List[Dict[str, Any]] = []
-        send = old.region_request_queue.send_request
-
-        def recording_send(request: Dict[str, Any]) -> None:
-            sent.append(json.loads(json.dumps(request)))
-            send(request)
-
-        old.region_request_queue.send_request = recording_send
+        send = old.region_request_queue.send_request  # (unrecorded: a message delivered again)
+        sent = record_sends(old)
         image_request = ImageRequest.from_external_message(image_message(image_path, model.url))
         image_id = image_request.image_id
         errors.phase = "old workers"

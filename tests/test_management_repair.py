@@ -181,19 +181,11 @@ class Fleet:
             regions.append({"image_id": {"S": image_id}, "region_id": {"S": "r-1"}, "region_status": {"S": "STARTED"},
                             "start_time": n(now - HOUR_MS if stale else now), "succeeded_tile_count": n(0),
                             "failed_tile_count": n(0)})
-        support_write(tables, tables.job, jobs)
-        support_write(tables, tables.region, regions)
+        support.write_items(tables.client, tables.job, jobs)
+        support.write_items(tables.client, tables.region, regions)
 
     def scan_pages(self) -> int:
         return len(list(self.tables.client.get_paginator("scan").paginate(TableName=self.tables.job)))
-
-
-def support_write(tables: Tables, name: str, items: List[Dict[str, Any]]) -> None:
-    for start in range(0, len(items), 25):
-        requests: List[Dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
-        while requests:
-            answer = tables.client.batch_write_item(RequestItems={name: requests})
-            requests = answer.get("UnprocessedItems", {}).get(name, [])
 
 
 @pytest.fixture

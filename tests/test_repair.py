@@ -382,3 +382,11 @@ def test_the_meter_counts_only_its_own_thread(pair: Tables, dynamodb_local: Any)
         pair[0].get_image_request("img")
         time.sleep(0)
     assert capacity.reads == 1 and capacity.read_units == 1.0 and capacity.writes == 0
+
+
+def test_bad_image_ids_are_refused_before_any_job_is_repaired(pair: Tables, old: OldWorker) -> None:
+    old.start_image("img", 1)
+    old.count_region("img", error=False)
+    with pytest.raises(ValueError, match="image_id must be a non-empty string"):
+        reconcile(*pair, ["img", ""])
+    assert counts(pair) == (1, 0)

@@ -38,16 +38,12 @@ def all_image_ids(job_table: JobTable) -> Iterator[str]:
 
 
 def jobs_to_repair(job_table: JobTable, image_ids: Optional[Iterable[str]]) -> Iterator[str]:
-    """``image_ids`` (each once, in order), or every job of the table when ``None``."""
+    """``image_ids`` (each once, in order; every one checked before any is repaired), or every job of the
+    table when ``None``."""
     if image_ids is None:
-        yield from all_image_ids(job_table)
-        return
-    seen = set()
-    for given in image_ids:
-        image_id = validation.require_key(given, "image_id")
-        if image_id not in seen:
-            seen.add(image_id)
-            yield image_id
+        return all_image_ids(job_table)
+    given = [validation.require_key(image_id, "image_id") for image_id in image_ids]
+    return iter(dict.fromkeys(given))
 
 
 def read_job(job_table: JobTable, image_id: str, operation: str, *, listed: bool) -> Optional[JobItem]:
