@@ -5,7 +5,8 @@ and compares what the tables hold at the end.
 
 Exit 0 when the compared values are identical, 1 when any differs (or run (b) crashed), 2 when run (a)
 itself failed (the harness or its environment is broken). Scenario 2 (a finished region's message delivered
-again) is reported, never compared.
+again) is reported, never compared. Then run (c), the fleet mid-move (``mixed_fleet_report``): its counts after
+``pynamodb-tables reconcile`` must equal (b)'s (exit 1 otherwise).
 """
 
 import argparse
@@ -143,6 +144,59 @@ def redelivery_report(a: Dict[str, Any], b: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: What the fleet mid-move must count as (b) does, once reconciled: the job's counts, each region's outcome and
+#: tile counts (retries and tile lists differ: its old workers redo tiles and restart regions their own way).
+MIXED_REGION_FIELDS = ("status", "succeeded_tile_count", "failed_tile_count")
+
+
+def counts(result: Dict[str, Any], phase: str = "main") -> Dict[str, Any]:
+    tables = result[phase]
+    values = {f"job.{k}": tables["job"].get(k) for k in ("region_count", "region_success", "region_error",
+                                                          "end_time_set")}
+    for region_id, region in tables["regions"].items():
+        for field in MIXED_REGION_FIELDS:
+            values[f"region {short_region(region_id)} [{region['designed']}].{field}"] = region[field]
+    return values
+
+
+def mixed_fleet_report(b: Dict[str, Any], out_dir: Path) -> int:
+    """Run (c), the fleet mid-move (``run_image.py --tables mixed``), and compare its counts after
+    ``pynamodb-tables reconcile`` with (b)'s; the number of differences (a drift-free run (c) counts as one: it
+    would not have shown reconcile anything)."""
+    label = "(c) fleet mid-move, reconciled"
+    c, log, seconds = run("mixed", out_dir)
+    print(f"\n== the fleet mid-move: old and new workers on the same tables, then reconcile ==\n"
+          f"{label}: {'done' if c else 'CRASHED'} in {seconds:.1f}s (log: {log})")
+    if c is None:
+        tail = [line for line in log.read_text().splitlines() if not line.startswith("{")][-25:]
+        print("\n".join(f"    {line}" for line in tail))
+        return 1
+    if c.get("new_workers_tables") != "pynamodb_tables":
+        print(f"run (c)'s new workers used {c.get('new_workers_tables')}, not pynamodb_tables")
+        return 1
+    before = counts(c, "before")
+    print("drifts reconcile found and fixed:")
+    for drift in c["drifts"]:
+        where = "job" if drift["region_id"] is None else f"region {short_region(drift['region_id'])}"
+        print(f"  {where}.{drift['attribute']}: {drift['stored']} -> {drift['recounted']}"
+              f"{'' if drift['fixed'] else ' (NOT fixed)'}")
+    vb, vc = counts(b), counts(c)
+    compared: List[Row] = [(name, f"{vb.get(name, '(absent)')}", f"{before.get(name)} -> {vc.get(name, '(absent)')}")
+                           for name in list(vb) + [n for n in vc if n not in vb]]
+    text, _ = table(compared, ("", RUNS[1][1], f"{label} (before -> after)"), mark_diff=False)
+    print(text)
+    diffs = sum(vb.get(name) != vc.get(name) for name in set(vb) | set(vc))
+    if not c["drifts"]:
+        print("run (c) showed no drift: the scenario did not exercise reconcile")
+        diffs += 1
+    if c["errors"]:
+        print(f"unexpected errors logged in {label} ({len(c['errors'])}):")
+        print(describe_errors(c["errors"]))
+        diffs += len(c["errors"])
+    print(f"{label}: {'the same counts as (b)' if not diffs else f'{diffs} difference(s) from (b)'}")
+    return diffs
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -197,10 +251,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("\n== scenario 2: a finished region's message delivered again (reported, not compared) ==")
     print(redelivery_report(a, b))
 
+    mixed_diffs = mixed_fleet_report(b, args.out_dir)
     if diffs:
         print(f"\nRESULT: {diffs} compared value(s) differ between (a) and (b)")
         return 1
-    print("\nRESULT: identical: the model runner's workers end with the same tables on pynamodb_tables")
+    if mixed_diffs:
+        print(f"\nRESULT: (a) and (b) identical, but the fleet mid-move after reconcile differs from (b) "
+              f"({mixed_diffs} value(s))")
+        return 1
+    print("\nRESULT: identical: the model runner's workers end with the same tables on pynamodb_tables, and a "
+          "fleet moved over halfway, once reconciled, counts as (b)")
     return 0
 
 

@@ -340,6 +340,19 @@ def image_message(image_path: Path, model_url: str) -> Dict[str, Any]:
     }
 
 
+def record_sends(runner: Any) -> List[Dict[str, Any]]:
+    """The region requests ``runner`` queues from now on, as sent (its queue's ``send_request``, wrapped)."""
+    sent: List[Dict[str, Any]] = []
+    send = runner.region_request_queue.send_request
+
+    def recording_send(request: Dict[str, Any]) -> None:
+        sent.append(json.loads(json.dumps(request)))
+        send(request)
+
+    runner.region_request_queue.send_request = recording_send
+    return sent
+
+
 def run(tables: str, workdir: Path) -> Dict[str, Any]:
     """The image, then scenario 2, on the given tables; returns what the tables and notifications hold."""
     errors = ErrorLog()
@@ -368,14 +381,7 @@ def run(tables: str, workdir: Path) -> Dict[str, Any]:
 
         runner = ModelRunner()
         runner.region_request_queue.wait_seconds = 0  # an empty queue answers at once (the harness drains it)
-        sent: List[Dict[str, Any]] = []
-        send = runner.region_request_queue.send_request
-
-        def recording_send(request: Dict[str, Any]) -> None:
-            sent.append(json.loads(json.dumps(request)))
-            send(request)
-
-        runner.region_request_queue.send_request = recording_send
+        sent = record_sends(runner)
 
         image_request = ImageRequest.from_external_message(image_message(image_path, model.url))
         image_id = image_request.image_id
@@ -429,9 +435,97 @@ def run(tables: str, workdir: Path) -> Dict[str, Any]:
     return result
 
 
+# -- the fleet mid-move -------------------------------------------------------------------------------------
+
+
+def reconcile_with_the_script(image_id: str) -> List[Dict[str, Any]]:
+    """``pynamodb-tables reconcile IMAGE_ID --json`` (in this process, on moto): the drifts it found and fixed."""
+    import contextlib
+    import io
+
+    from pynamodb_tables.management import main as script
+
+    out = io.StringIO()
+    args = ["reconcile", image_id, "--json", "--job-table", NAMES["JOB_TABLE"],
+            "--region-table", NAMES["REGION_REQUEST_TABLE"]]
+    with contextlib.redirect_stdout(out):
+        code = script(args)
+    if code != 0:
+        raise RuntimeError(f"pynamodb-tables reconcile exited {code}")
+    return list(json.loads(out.getvalue()))
+
+
+def run_mixed(workdir: Path) -> Dict[str, Any]:
+    """The image on a fleet being moved over, then ``reconcile``.
+
+    Old workers (the model runner on its own database modules) start the job, queue the regions, process the
+    first region and the next two queued ones; an old worker dies mid-region (it had recorded half the tiles
+    of the next one: its message is delivered again); new workers (the model runner on this package, same
+    tables) take every message left; then the failed region's message, delivered again, reaches an old worker,
+    whose bare counter counts it a second time. What drifted is repaired by ``pynamodb-tables reconcile``.
+    """
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    result: Dict[str, Any] = {"tables": "mixed"}
+    serialize_moto_dynamodb()
+    with mock_aws(), FakeModel() as model:
+        env = create_aws("upstream")
+        os.environ.update(env)
+        from aws.osml.model_runner.api import ImageRequest
+        from aws.osml.model_runner.common import TileState
+        from aws.osml.model_runner.model_runner import ModelRunner
+        from aws.osml.model_runner.tile_worker import VariableOverlapTilingStrategy
+
+        tiling, tile_size, overlap = VariableOverlapTilingStrategy(), (TILE_SIZE, TILE_SIZE), (TILE_OVERLAP,) * 2
+        regions = tiling.compute_regions(((0, 0), (WIDTH, HEIGHT)), REGION_SIZE, tile_size, overlap)
+        image_path = workdir / "image.tif"
+        designed = make_image(image_path, regions, lambda r: tiling.compute_tiles(r, tile_size, overlap))
+
+        old = ModelRunner()
+        old.region_request_queue.wait_seconds = 0
+        send = old.region_request_queue.send_request  # (unrecorded: a message delivered again)
+        sent = record_sends(old)
+        image_request = ImageRequest.from_external_message(image_message(image_path, model.url))
+        image_id = image_request.image_id
+        errors.phase = "old workers"
+        old.image_request_handler.process_image_request(image_request)
+        for _ in range(2):
+            old._process_region_requests()
+        crashed = sent[2]  # an old worker took it, recorded half its tiles and died; the message comes back
+        item = old.region_request_table.get_region_request(crashed["region_id"], image_id)
+        old.region_request_table.start_region_request(item)
+        bounds = tuple(tuple(pair) for pair in crashed["region_bounds"])
+        for tile in tiling.compute_tiles(bounds, tile_size, overlap)[:2]:
+            old.region_request_table.add_tile(image_id, crashed["region_id"], tile, TileState.SUCCEEDED)
+
+        errors.phase = "new workers"
+        with shim.package_classes_in_place():
+            new = ModelRunner()
+            result["new_workers_tables"] = type(new.job_table).__module__.split(".")[0]
+            new.region_request_queue.wait_seconds = 0
+            processed = 0
+            while processed < MAX_REGION_MESSAGES and new._process_region_requests():
+                processed += 1
+        result["new_worker_messages"] = processed
+
+        errors.phase = "old worker, redelivered"
+        failed_message = next(m for m in sent if designed.get(bounds_key(m["region_bounds"])) == "FAILED")
+        send(failed_message)
+        old._process_region_requests()
+
+        result["before"] = state(image_id, designed)
+        errors.phase = "reconcile"
+        result["drifts"] = reconcile_with_the_script(image_id)
+        result["main"] = state(image_id, designed)
+    result["designed"] = designed
+    result["errors"] = errors.unexpected()
+    logging.getLogger().removeHandler(errors)
+    return result
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", choices=("upstream", "package"), required=True)
+    parser.add_argument("--tables", choices=("upstream", "package", "mixed"), required=True)
     parser.add_argument("--out", type=Path, required=True, help="where to write the result (JSON)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -439,7 +533,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if name.startswith("AWS_ENDPOINT_URL"):  # moto answers everything; no real or local endpoint
             del os.environ[name]
     with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
-        result = run(args.tables, Path(tmp))
+        result = run_mixed(Path(tmp)) if args.tables == "mixed" else run(args.tables, Path(tmp))
     args.out.write_text(json.dumps(result, indent=2, default=str))
     return 0
 

@@ -7,8 +7,10 @@ finds them in ``sys.modules`` first, so the model runner's own code (its ``datab
 handlers and tile workers) runs unchanged on top of them.
 """
 
+import contextlib
 import sys
 import types
+from typing import Any, Iterator, List, Tuple
 
 DATABASE = "aws.osml.model_runner.database"
 SHIMS = {
@@ -41,3 +43,32 @@ def installed() -> bool:
         database.JobTable is pynamodb_tables.JobTable
         and database.RegionRequestTable is pynamodb_tables.RegionRequestTable
     )
+
+
+@contextlib.contextmanager
+def package_classes_in_place() -> Iterator[None]:
+    """This package's four classes in place of the model runner's, in each of its modules that already imported
+    them (its handlers, tile workers, monitors), until the block ends: a ``ModelRunner()`` built inside runs on
+    this package while one built outside keeps the model runner's own tables, in one process (a fleet mid-move).
+    """
+    from aws.osml.model_runner.database import job_table, region_request_table
+
+    import pynamodb_tables
+
+    ours = {getattr(module, name): getattr(pynamodb_tables, name)
+            for module, names in ((job_table, SHIMS[f"{DATABASE}.job_table"]),
+                                  (region_request_table, SHIMS[f"{DATABASE}.region_request_table"]))
+            for name in names}
+    replaced: List[Tuple[Any, str, Any]] = []
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("aws.osml.model_runner") or name.startswith(DATABASE):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if isinstance(value, type) and value in ours:
+                replaced.append((module, attribute, value))
+                setattr(module, attribute, ours[value])
+    try:
+        yield
+    finally:
+        for module, attribute, value in replaced:
+            setattr(module, attribute, value)

@@ -31,12 +31,7 @@ HOUR_MS = 3_600_000
 
 
 def write(tables: Tables, name: str, items: List[Dict[str, Any]]) -> None:
-    """Items in wire form, 25 a batch (what DynamoDB Local leaves unprocessed is sent again)."""
-    for start in range(0, len(items), 25):
-        requests: List[Dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
-        while requests:
-            answer = tables.client.batch_write_item(RequestItems={name: requests})
-            requests = answer.get("UnprocessedItems", {}).get(name, [])
+    support.write_items(tables.client, name, items)
 
 
 def n(value: int) -> Dict[str, str]:

@@ -32,6 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from pynamodb_tables import (
     CompleteRegionException,
     EndImageException,
+    GetImageRequestItemException,
     ImageAlreadyEndedError,
     ImageRequestExistsError,
     JobItem,
@@ -45,7 +46,9 @@ from pynamodb_tables import (
     UpdateRegionException,
     complete_region,
 )
+from pynamodb_tables.repair import fail_stale, reconcile
 from tests.faults import ArmedFault, clients_of
+from tests.model_runner_items import OldWorker
 
 pytestmark = [pytest.mark.dynamodb_local, pytest.mark.slow]
 
@@ -65,6 +68,7 @@ class RegionModel:
     succeeded: Set[Tuple[int, ...]] = field(default_factory=set)
     failed: Set[Tuple[int, ...]] = field(default_factory=set)
     counted: Optional[str] = None  # the category the job counts this region in: "success" or "error"
+    counts: Optional[List[int]] = None  # tile counts drifted from the lists by another writer (None: equal)
 
 
 @dataclass
@@ -106,6 +110,8 @@ class Model:
         if region.status in ("PARTIAL", "FAILED") or region.succeeded or region.failed:
             region.retries += 1
             region.failed = set()
+            if region.counts is not None:
+                region.counts[1] = 0
         region.status = "STARTED"
         return None
 
@@ -114,7 +120,10 @@ class Model:
         if region is None:
             return UpdateRegionException
         for index, state in tiles:
-            (region.succeeded if state == "succeeded" else region.failed).add(key(TILES[index]))
+            listed = region.succeeded if state == "succeeded" else region.failed
+            if region.counts is not None and key(TILES[index]) not in listed:
+                region.counts[0 if state == "succeeded" else 1] += 1  # a count moves with its list
+            listed.add(key(TILES[index]))
         return None
 
     def complete(self, region_id: str, outcome: str, tiles: Tuple[Tuple[int, str], ...] = ()) -> Optional[type]:
@@ -137,6 +146,34 @@ class Model:
         return None
 
 
+    # -- the repairs (pynamodb_tables.repair) and the drift they repair ----------------------------
+
+    def old_counts(self, region_id: str) -> Optional[type]:
+        """The model runner's own update_region_request writes the counts it computed (here 0 and 0)."""
+        region = self.regions.get(region_id)
+        if region is not None:
+            region.counts = [0, 0]
+        return None
+
+    def reconcile(self) -> Optional[type]:
+        """Tile counts recounted from the lists; the job's counters already count each region by its latest
+        outcome (a region restarted after an error still in region_error): nothing else changes."""
+        if not self.started:
+            return GetImageRequestItemException
+        for region in self.regions.values():
+            region.counts = None
+        return None
+
+    def fail_stale(self) -> Optional[type]:
+        """Every running region is stale after 0 seconds: each completed FAILED, as complete_region does."""
+        if not self.started:
+            return GetImageRequestItemException
+        for region_id, region in self.regions.items():
+            if region.status == "STARTED":
+                self.complete(region_id, "FAILED")
+        return None
+
+
 def key(tile: List[List[int]]) -> Tuple[int, ...]:
     return tuple(value for pair in tile for value in pair)
 
@@ -151,11 +188,14 @@ class Worker:
         self.jobs = JobTable(job_name, host=host, **settings_)
         self.regions = RegionRequestTable(region_name, host=host, **settings_)
         self.fault = ArmedFault(clients_of(self.jobs, self.regions))
+        self.old = OldWorker(host, job_name, region_name)  # the model runner's own code, for drift
         self.held: Dict[str, RegionRequestItem] = {}
 
     def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
         """Take ``step``; returns the class of the package error it raised (``None``: none)."""
         name, *args = step
+        if name in REPAIR_STEPS:
+            return self.repair(image_id, step)
         try:
             if name == "start_image":
                 self.jobs.start_image_request(JobItem(image_id, "job", region_count=len(REGIONS)))
@@ -194,6 +234,26 @@ class Worker:
             return type(exc)
 
 
+    def repair(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
+        """A repair taken by this worker, on its own clients (with its fault armed), or the drift it repairs."""
+        name, *args = step
+        try:
+            if name == "old_counts":
+                self.old.update_counts(image_id, args[0], 0, 0, only_existing=True)
+            elif name == "reconcile":
+                reconcile(self.jobs, self.regions, [image_id])
+            elif name == "fail_stale":
+                fail_stale(self.jobs, self.regions, [image_id], 0, apply=True)
+            return None
+        except GetImageRequestItemException as exc:
+            return type(exc)
+        except self.old.client.exceptions.ConditionalCheckFailedException:
+            return None  # no such region: the old writer's update changed nothing
+
+
+REPAIR_STEPS = ("old_counts", "reconcile", "fail_stale")
+
+
 def error_class(raised: Optional[type], expected: Optional[type]) -> bool:
     """``raised`` is what the model expects (a subclass of it, e.g. RegionAlreadyCompleteError)."""
     if expected is None or raised is None:
@@ -211,6 +271,10 @@ steps = st.one_of(
     st.tuples(st.just("complete"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
               st.one_of(st.just(()), tiles_strategy)),
 )
+
+
+repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
+                         st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
 
 
 class Workers(RuleBasedStateMachine):
@@ -234,6 +298,18 @@ class Workers(RuleBasedStateMachine):
           other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
     def take_a_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
                     other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=repair_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_repair_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                           other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        """A worker runs a repair (reconcile, fail-stale) while others act, or an old worker drifts a count."""
+        self.take(worker, step, fault, other)
+
+    def take(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+             other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
         interleaved: List[Optional[type]] = []
         if fault in ("lost-response", "lost-timeout") and other is not None and other[0] != worker:
             other_worker, other_step = other
@@ -296,7 +372,7 @@ class Workers(RuleBasedStateMachine):
                 return False
             if sorted(succeeded) != sorted(region.succeeded) or sorted(failed) != sorted(region.failed):
                 return False  # a tile lost, doubled or in the wrong list
-            if (item.succeeded_tile_count, item.failed_tile_count) != (len(succeeded), len(failed)):
+            if [item.succeeded_tile_count, item.failed_tile_count] != (region.counts or [len(succeeded), len(failed)]):
                 return False
         return True
 

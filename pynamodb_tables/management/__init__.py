@@ -10,6 +10,8 @@ One module per concern; the command line imports the rest, never the reverse:
 - ``job_status``: one job (``status``); ``job_list``: the fleet (``list-jobs``); ``export``:
   a job's items as JSON lines; ``reads``: paginated raw reads and their read units.
 - ``template``: the CloudFormation template; ``iam_policy``: the worker's IAM policy.
+- ``repair_commands``: ``reconcile``, ``fail-stale``, ``end-job`` and ``map`` (the repairs themselves are the
+  library's, ``pynamodb_tables.repair``); ``repair_views``: their output; ``region_map``: the SVG picture.
 - ``render``: views as data and as plain text; ``terminal``: colour and live redraws (rich).
 - ``demo``, ``demo_scenario``, ``demo_workers``, ``demo_checks``: the simulated image job.
 """

@@ -8,6 +8,7 @@ from typing import NoReturn, Optional, Sequence
 from .. import __version__
 from ..job_table import JOB_TABLE_ENV
 from ..region_request_table import REGION_REQUEST_TABLE_ENV
+from . import repair_commands  # noqa: F401  (registers the repair commands)
 from .commands import COMMANDS
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, REGION_ENV, CommandError, describe_error, one_line
 from .settings import ENDPOINT_ENV, Settings

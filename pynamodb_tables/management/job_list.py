@@ -16,7 +16,8 @@ from typing import Any, Callable, Dict, List, Optional
 from .. import clock
 from ..errors import GetImageRequestItemException
 from ..job_table import JobItem
-from .job_status import is_stale, job_summary
+from ..repair.staleness import is_stale
+from .job_status import job_summary
 from .reads import ReadCost, pages, query_hash_key
 from .settings import Tables
 
@@ -49,9 +50,11 @@ def no_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> N
 
 
 def stale_regions(tables: Tables, image_id: str, now_ms: int, stale_after_s: float, cost: ReadCost) -> int:
-    """How many of the job's regions are stale (a query projecting status and last update)."""
-    regions = query_hash_key(tables.region, image_id, cost, attributes=["region_status", "last_updated_time"])
+    """How many of the job's regions are stale (a query projecting status, start and last update)."""
+    regions = query_hash_key(tables.region, image_id, cost,
+                             attributes=["region_status", "start_time", "last_updated_time"])
     return sum(1 for r in regions if is_stale(r.get("region_status", {}).get("S"),
+                                              whole_number(r.get("start_time", {}).get("N")),
                                               whole_number(r.get("last_updated_time", {}).get("N")),
                                               now_ms, stale_after_s))
 

@@ -21,7 +21,7 @@ from .. import clock
 from ..errors import GetImageRequestItemException
 from ..job_table import JobItem, JobTable
 from ..region_request_table import RegionRequestItem
-from ..status import TERMINAL_VALUES
+from ..repair.staleness import is_stale
 from .errors import CommandError
 from .settings import Tables
 
@@ -31,12 +31,6 @@ JOB_STATES = ("running", "complete", "ended")
 
 def whole(value: Optional[float]) -> Optional[int]:
     return None if value is None else int(value)
-
-
-def is_stale(status: Optional[str], updated_ms: Optional[int], now_ms: int, stale_after_s: float) -> bool:
-    """A region without an outcome, not updated for ``stale_after_s`` seconds."""
-    return (status not in TERMINAL_VALUES and updated_ms is not None
-            and max(0, now_ms - updated_ms) >= stale_after_s * 1000)
 
 
 def read_job(job_table: JobTable, image_id: str) -> JobItem:
@@ -69,7 +63,7 @@ def region_summary(region: RegionRequestItem, now_ms: int, stale_after_s: float)
             "failed_tile_count": int(region.failed_tile_count or 0), "start_time": whole(region.start_time),
             "last_updated_time": updated, "end_time": whole(region.end_time),
             "seconds_since_update": None if updated is None else max(0, now_ms - updated) // 1000,
-            "stale": is_stale(region.region_status, updated, now_ms, stale_after_s)}
+            "stale": is_stale(region.region_status, whole(region.start_time), updated, now_ms, stale_after_s)}
 
 
 def snapshot(tables: Tables, image_id: str, stale_after_s: float) -> Dict[str, Any]:

@@ -6,10 +6,11 @@ again on its own instead of restarting the scan.
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator
 
 from ..base_table import BoundTable, describe
 from ..connection import read_page
+from ..repair.job_scan import paginate
 from ..retry import SendError, send
 from .errors import CommandError
 
@@ -46,13 +47,7 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
 
 def pages(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:
     """Every page of a ``scan`` or ``query``, in order, each sent (and retried) on its own."""
-    start: Optional[Dict[str, Any]] = None
-    while True:
-        answer = request(table, operation, cost, start=start, **parameters)
-        yield answer
-        if not answer.get("LastEvaluatedKey"):
-            return
-        start = answer["LastEvaluatedKey"]
+    return paginate(lambda start: request(table, operation, cost, start=start, **parameters))
 
 
 def items(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters: Any) -> Iterator[Dict[str, Any]]:

@@ -1,0 +1,96 @@
+"""``fail-stale``: complete ``FAILED`` the regions that have no outcome and that nobody has written for a while.
+
+Each such region is completed as ``complete_region`` completes one (``RegionRequestTable.finish``):
+its outcome and the job's counter in one transaction, the job counting the region once by its
+latest outcome (a region restarted after an error outcome is already counted in
+``region_error``). The transaction holds only while the region is still as it was read (same
+status, start, end, last update and tiles): a region written since, by a worker that was only
+slow, is left alone. Afterwards a worker that completes the region is refused and counts
+nothing; a redelivered message restarts it as any ``FAILED`` region (counted as a retry).
+"""
+
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional
+
+from .. import clock
+from ..base_table import ConditionNotMet
+from ..errors import InvalidRequestError
+from ..job_table import JobTable
+from ..models import RegionRequestItem
+from ..region_request_table import RegionRequestTable
+from ..status import NON_TERMINAL_VALUES, RequestStatus
+from .capacity import Capacity, metered
+from .job_scan import jobs_to_repair, read_job
+from .staleness import is_stale, last_activity
+
+OPERATION = "fail_stale"
+#: What became of a stale region: listed only (no ``apply``), completed ``FAILED``, or left alone
+#: because it was written after it was read.
+WOULD_FAIL, FAILED, CHANGED = "would-fail", "failed", "changed-since-read"
+
+
+@dataclass(frozen=True)
+class StaleRegion:
+    """A region found stale: its state as read and what was done with it (``result``)."""
+
+    image_id: str
+    region_id: str
+    region_status: str
+    last_activity_time: int  # epoch milliseconds: the later of last_updated_time and start_time
+    seconds_since_activity: int
+    result: str
+
+
+@dataclass
+class StaleSweep:
+    """The stale regions found (and failed), over how many jobs, and what it spent."""
+
+    regions: List[StaleRegion] = field(default_factory=list)
+    jobs_checked: int = 0
+    older_than_seconds: float = 0.0
+    applied: bool = False
+    capacity: Capacity = field(default_factory=Capacity)
+
+
+def can_fail(region: RegionRequestItem, now_ms: int, older_than_s: float) -> bool:
+    """A stale region with a running status and start time: one a worker started and stopped writing."""
+    return (region.region_status in NON_TERMINAL_VALUES and region.start_time is not None
+            and is_stale(region.region_status, region.start_time, region.last_updated_time, now_ms, older_than_s))
+
+
+def fail_region(job_table: JobTable, region_table: RegionRequestTable, region: RegionRequestItem) -> str:
+    """Complete ``region`` ``FAILED`` as read (``FAILED``), or leave it alone if it changed since (``CHANGED``)."""
+    key = region_table.key(str(region.image_id), str(region.region_id))
+    try:
+        region_table.finish(job_table, key, RequestStatus.FAILED, region=region, operation=OPERATION, as_read=True)
+    except ConditionNotMet:
+        return CHANGED
+    return FAILED
+
+
+def fail_stale(job_table: JobTable, region_table: RegionRequestTable, image_ids: Optional[Iterable[str]],
+               older_than_s: float, *, apply: bool = False) -> StaleSweep:
+    """Find the regions of ``image_ids`` (``None``: every job) without an outcome and without a write for
+    ``older_than_s`` seconds; with ``apply``, complete each ``FAILED`` (else only list them).
+
+    An unknown image given by id raises the package's error; ``older_than_s`` must be a number >= 0.
+    """
+    if isinstance(older_than_s, bool) or not isinstance(older_than_s, (int, float)) or not older_than_s >= 0:
+        raise InvalidRequestError(f"older_than_s must be a number of seconds >= 0, got {older_than_s!r}",
+                                  operation=OPERATION)
+    sweep = StaleSweep(older_than_seconds=float(older_than_s), applied=apply)
+    with metered(job_table, region_table) as capacity:
+        for image_id in jobs_to_repair(job_table, image_ids):
+            if read_job(job_table, image_id, OPERATION, listed=image_ids is None) is None:
+                continue
+            sweep.jobs_checked += 1
+            now = clock.now_ms()
+            for region in sorted(region_table.list_regions(image_id), key=lambda r: str(r.region_id)):
+                if not can_fail(region, now, older_than_s):
+                    continue
+                last = int(last_activity(region.start_time, region.last_updated_time) or 0)
+                result = fail_region(job_table, region_table, region) if apply else WOULD_FAIL
+                sweep.regions.append(StaleRegion(image_id, str(region.region_id), str(region.region_status), last,
+                                                 max(0, now - last) // 1000, result))
+    sweep.capacity = capacity
+    return sweep
