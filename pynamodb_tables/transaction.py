@@ -28,14 +28,17 @@ def counter_actions(outcome: RequestStatus, counted_before: bool) -> List[Action
 
     ``SUCCESS`` counts in ``region_success``, ``PARTIAL`` and ``FAILED`` in ``region_error``.
     A region whose earlier outcome was counted (it can only have been an error: a
-    ``SUCCESS`` region is never restarted) gives that count back first.
+    ``SUCCESS`` region is never restarted) gives that count back first. When the counts stay
+    as they are (an error after an error), the job still gets an update, adding 0: a write
+    without actions would be a ``ConditionCheck``, which needs ``dynamodb:ConditionCheckItem``,
+    an IAM action the model runner's worker role does not have (an update costs the same).
     """
     success = 1 if outcome is RequestStatus.SUCCESS else 0
     error = (1 - success) - (1 if counted_before else 0)
     actions: List[Action] = []
     if success:
         actions.append(JobItem.region_success.add(success))
-    if error:
+    if error or not success:
         actions.append(JobItem.region_error.add(error))
     return actions
 
