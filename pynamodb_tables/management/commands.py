@@ -205,8 +205,8 @@ def cloudformation(args: Namespace, settings: Settings) -> int:
 
 
 @command("iam-policy", "print the IAM policy a worker needs",
-         "Print the least-privilege IAM policy (JSON) a worker needs on the two tables: GetItem, UpdateItem and "
-         "ConditionCheckItem on the job table; GetItem, UpdateItem and Query on the region request table. The ARNs "
+         "Print the least-privilege IAM policy (JSON) a worker needs on the two tables: GetItem and UpdateItem "
+         "on the job table; GetItem, UpdateItem and Query on the region request table. The ARNs "
          "use --region (default: $AWS_DEFAULT_REGION, else '*') and --account-id.",
          option("--account-id", default="*", metavar="ID", help="AWS account id of the tables (default: '*', any "
                                                                  "account)"))
