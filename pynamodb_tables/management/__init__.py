@@ -10,7 +10,10 @@ One module per concern; the command line imports the rest, never the reverse:
 - ``job_status``: one job (``status``); ``job_list``: the fleet (``list-jobs``); ``export``:
   a job's items as JSON lines; ``reads``: paginated raw reads and their read units.
 - ``template``: the CloudFormation template; ``iam_policy``: the worker's IAM policy.
-- ``render``: views as data and as plain text; ``terminal``: colour and live redraws (rich).
+- ``presentation``: a reading command's output, a view or JSON, once or watched; ``watch``: polling
+  until the job ends, riding out outages.
+- ``render``: views as data and as plain text; ``fitting``: views fitted to a terminal's width;
+  ``terminal``: colour and live redraws (rich).
 - ``demo``, ``demo_scenario``, ``demo_workers``, ``demo_checks``: the simulated image job.
 """
 
