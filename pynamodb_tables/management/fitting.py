@@ -1,5 +1,7 @@
 """A view fitted to a terminal's width: ids shortened, never a state column dropped.
 
+Label-value pairs keep their values whole, folded over more lines where they are too long.
+
 Each table (:class:`~.render.Grid`) keeps every column except, in this order:
 
 - its ``redundant`` columns, left out as soon as an id would otherwise be shortened (what they
@@ -9,15 +11,16 @@ Each table (:class:`~.render.Grid`) keeps every column except, in this order:
 
 Then the id columns share what is left. An id that does not fit loses, first, the end that
 every id of its column shares, from a separator on (``((0, 0), (2048, 2048))-…`` for regions
-whose ids end with their job id), then its middle (``5e0c7d2a-…/scene-0042.tif``). A line under
-the table says what was shortened or left out, and that ``--wide`` or ``--json`` shows it all.
+whose ids end with their job id) and then its end; or, when they share no end, its middle
+(``5e0c7d2a-…/scene-0042.tif``). A line under the table says what was shortened or left out,
+and that ``--wide`` shows it all (as ``--json`` does).
 Output that is not a terminal is never fitted.
 """
 
 from dataclasses import replace
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
-from .render import Block, Grid, Line, View
+from .render import Block, Grid, Line, Pairs, View
 
 ELLIPSIS = "…"
 GAP = 2  # spaces between columns, as render.plain and the terminal draw them
@@ -26,11 +29,24 @@ SEPARATORS = "-:/_"
 
 
 def fit(view: View, width: int) -> View:
-    """``view`` with each table fitted to ``width`` columns."""
+    """``view`` with each table fitted to ``width`` columns, and values too long for it folded."""
     fitted: View = []
     for block in view:
-        fitted.extend(fit_grid(block, width) if isinstance(block, Grid) else [block])
+        if isinstance(block, Grid):
+            fitted.extend(fit_grid(block, width))
+        else:
+            fitted.append(fold_pairs(block, width) if isinstance(block, Pairs) else block)
     return fitted
+
+
+def fold_pairs(block: Pairs, width: int) -> Pairs:
+    """Label-value pairs whose values longer than the room beside the labels go on over more lines."""
+    room = max(10, width - len(block.indent) - max(len(row[0]) for row in block.rows) - GAP)
+    rows: List[Tuple[str, ...]] = []
+    for label, value, *style in block.rows:
+        pieces = [value[start:start + room] for start in range(0, len(value), room)] or [""]
+        rows += [(label if n == 0 else "", piece, *style) for n, piece in enumerate(pieces)]
+    return replace(block, rows=rows)
 
 
 def column_widths(grid: Grid) -> List[int]:
@@ -75,11 +91,12 @@ def middle(text: str, width: int) -> str:
 
 
 def shorten(texts: Sequence[str], width: int) -> List[str]:
-    """Each of a column's ids in ``width`` characters: the shared end cut first, then the middle."""
+    """Each of a column's ids in ``width`` characters: the end they share cut first, then (what tells
+    them apart being at their start) their end, else their middle."""
     cut = shared_end(texts)
-    if cut:
-        texts = [t[:len(t) - cut] + ELLIPSIS for t in texts]
-    return [middle(t, width) for t in texts]
+    if not cut:
+        return [middle(t, width) for t in texts]
+    return [t[:len(t) - cut] + ELLIPSIS if len(t) - cut < width else t[:width - 1] + ELLIPSIS for t in texts]
 
 
 def allot(natural: Sequence[int], room: int) -> List[int]:
@@ -132,5 +149,5 @@ def note(grid: Grid, shortened: Sequence[int], left_out: Sequence[int], width: i
         said.append(f"{', '.join(hidden)} left out")
     if not said:
         return []
-    return [Line(f"{' and '.join(said)} to fit {width} columns: --wide or --json shows them all", "muted")]
+    return [Line(f"{', '.join(said)} to fit {width} columns (see --wide)", "muted")]
 

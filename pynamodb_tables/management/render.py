@@ -203,9 +203,9 @@ def job_list_view(jobs: JobList, table_name: str) -> View:
     if stale:
         view.append(Line(f"{len(stale)} job(s) with stale regions: no outcome and no update for "
                          f"{jobs.stale_after_seconds:g}s", "stale"))
-    view.append(Line(f"read {jobs.scan.units + jobs.queries.units:g} read units: the job table in "
-                     f"{jobs.scan.requests} page(s) ({jobs.scan.units:g}), the regions of {len(jobs.jobs)} job(s) in "
-                     f"{jobs.queries.requests} queries ({jobs.queries.units:g})", "muted"))
+    view.append(Line(f"read {jobs.scan.units + jobs.queries.units:g} read units: {jobs.scan.requests} page(s) of the "
+                     f"job table ({jobs.scan.units:g}), {jobs.queries.requests} region queries "
+                     f"({jobs.queries.units:g})", "muted"))
     return view
 
 

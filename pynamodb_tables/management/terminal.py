@@ -151,7 +151,7 @@ def rich_block(block: Block) -> "RenderableType":
         grid.add_column(style="bold")
         grid.add_column()
         for label, value, *styled in block.rows:
-            grid.add_row(Text(label), Text(value, style=STYLES.get(styled[0] if styled else "", "")))
+            grid.add_row(Text(label), Text(value, style=STYLES.get(styled[0] if styled else "", ""), overflow="fold"))
         return Padding(grid, (0, 0, 0, len(block.indent)), expand=False)
     # Two spaces between columns (a cell's right padding and the box's blank divider), as plain text.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
