@@ -16,7 +16,7 @@ import sys
 import termios
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -66,15 +66,19 @@ def no_rich(tmp_path: Path) -> str:
 
 
 def in_terminal(args: List[str], env: Dict[str, str], when: Optional[Tuple[str, Callable[[], None]]] = None,
-                timeout: float = 60, columns: int = 140) -> Tuple[int, str]:
+                timeout: float = 60, columns: int = 140,
+                then: Sequence[Tuple[str, Callable[[], None]]] = ()) -> Tuple[int, str]:
     """The script in a pseudo-terminal of 40 lines x ``columns``; ``when``: (text, action) runs the action
-    once the text has appeared. Returns the exit code and everything written to the terminal."""
+    once the text has appeared (``then``: more of them, each after the one before). Returns the exit code
+    and everything written to the terminal."""
+    steps = ([when] if when is not None else []) + list(then)
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     process = subprocess.Popen([str(SCRIPT), *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env,
                                close_fds=True)
     os.close(terminal)
     written = b""
+    seen = 0  # what the last step had already seen: the next step's text must appear after it
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -87,9 +91,10 @@ def in_terminal(args: List[str], env: Dict[str, str], when: Optional[Tuple[str, 
                 if not chunk:
                     break
                 written += chunk
-                if when is not None and when[0] in plain_text(written.decode(errors="replace")):
-                    when[1]()
-                    when = None
+                text = plain_text(written.decode(errors="replace"))
+                if steps and steps[0][0] in text[seen:]:
+                    seen = len(text)
+                    steps.pop(0)[1]()
             elif process.poll() is not None:
                 break
         else:
