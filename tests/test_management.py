@@ -97,6 +97,8 @@ def test_unreachable_endpoint_is_one_line(command: List[str]) -> None:
                  "regions")
     assert_one_line_error(result, "Could not connect to the endpoint URL")
     assert result.returncode == 1
+    if "img" in command:  # the error names the image
+        assert "image_id='img'" in result.stderr
 
 
 def test_runs_as_a_module() -> None:

@@ -293,4 +293,4 @@ def test_template_deployed_by_cloudformation_makes_the_tables_create_tables_make
 def test_template_needs_the_table_names(capsys: pytest.CaptureFixture[str]) -> None:
     result = cli(capsys, "template", "--region-table", "regions")
     assert (result.returncode, result.stderr.strip()) == (
-        1, "pynamodb-tables: error: no job table name: pass --job-table or set JOB_TABLE")
+        2, "pynamodb-tables: error: no job table name: pass --job-table or set JOB_TABLE")
