@@ -3,7 +3,7 @@
 import json
 import re
 from argparse import Namespace
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .definition import BILLING_MODES, ON_DEMAND, PROVISIONED, TableOptions, definitions
@@ -205,11 +205,14 @@ def policy(args: Namespace, settings: Settings) -> int:
 
 @command("demo", "run a simulated image job with worker processes",
          "Run a simulated image job with worker processes making the real library calls (tile failures, a crashed "
-         "and redriven region, a duplicate delivery), then check the counts are exact. Without an endpoint it "
-         "starts an embedded DynamoDB (moto, pip install 'pynamodb_tables[demo]'). Tables default to "
-         f"{DEMO_TABLES[0]} and {DEMO_TABLES[1]} and are created if missing.",
+         "and redriven region, a duplicate delivery), then check the counts are exact. Without --endpoint-url it "
+         "starts an embedded DynamoDB (moto, pip install 'pynamodb_tables[demo]'). Tables are --job-table and "
+         f"--region-table, else {DEMO_TABLES[0]} and {DEMO_TABLES[1]} (never $JOB_TABLE, $REGION_REQUEST_TABLE or "
+         "$AWS_ENDPOINT_URL_DYNAMODB), created if missing.",
          option("--workers", type=positive_int, default=3, metavar="N", help="worker processes (default: %(default)s)"),
          option("--image-id", metavar="ID", help="the simulated image's id (default: demo-<random>)"))
 def demo(args: Namespace, settings: Settings) -> int:
-    run_demo(settings, args.workers, args.image_id)
+    # Only what the command line names: the environment's tables and endpoint may be a fleet's.
+    run_demo(replace(settings, endpoint_url=args.endpoint_url, job_table=args.job_table,
+                     region_table=args.region_table), args.workers, args.image_id)
     return EXIT_OK
