@@ -5,7 +5,8 @@ comment on the line before it says how it is checked, when it is not simply run:
 
 - ``<!-- docs-test: file NAME -->``: the block is the file ``NAME`` (later blocks of the page use it);
 - ``<!-- docs-test: mirrored by PATH [and PATH...] -->``: a test file (or ``.ci/run``) runs what the
-  block shows; it must name each of the block's ``pynamodb-tables`` and ``./dev`` commands.
+  block shows; it must name the page and each of the block's ``pynamodb-tables``, ``./dev`` and
+  ``pytest`` commands (a Python block: each function it calls).
 """
 
 import re
@@ -66,11 +67,12 @@ def files_of(page: str) -> List[Tuple[str, str]]:
 
 
 def commands_of(block: Block) -> List[List[str]]:
-    """The ``pynamodb-tables`` and ``./dev`` commands a shell block shows, as words (up to a pipe or redirect)."""
+    """The ``pynamodb-tables``, ``./dev`` and ``pytest`` commands a shell block shows, as words (up to a pipe or
+    redirect)."""
     commands = []
     for line in block.text.splitlines():
         line = line[2:] if line.startswith("$ ") else line if block.language == "bash" else ""
         words = re.split(r"\s+", re.split(r"\s[|>]", line)[0].strip())
-        if words and words[0] in ("pynamodb-tables", "./dev"):
+        if words and words[0] in ("pynamodb-tables", "./dev", "pytest"):
             commands.append(words)
     return commands

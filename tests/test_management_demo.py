@@ -1,6 +1,6 @@
 """demo: a simulated image job run by worker processes, as operators run it (a subprocess).
 
-``test_dev_demo_on_its_embedded_dynamodb`` runs the README's first command, ``./dev demo``.
+``test_dev_demo_on_its_embedded_dynamodb`` runs README.md's first command, ``./dev demo``.
 """
 
 import subprocess

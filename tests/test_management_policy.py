@@ -1,5 +1,7 @@
 """iam-policy and template: what a worker may do on the tables, and the tables declared for CloudFormation.
 
+docs/management.md's "Deploy the tables as code" block is what the template tests run.
+
 The template is checked three ways: against the requests ``create-tables`` sends for the same
 options (the same definition, so they cannot drift), with cfn-lint (CloudFormation's own
 resource schemas), and deployed by moto's CloudFormation next to tables ``create-tables`` made.

@@ -9,6 +9,8 @@ of ints with the runner's own ``TileState``; tile counts set on the item and wri
 ``update_region_request``; the job's counter; the region's outcome as the runner's
 ``RequestStatus``; the completeness check; the end. Then the redelivery of finished regions.
 ``./dev compat`` runs the model runner's real code; this suite needs nothing but the package.
+docs/adopting.md's one change (``complete_region`` in place of the two completion calls) is run
+both ways here.
 """
 
 import json
