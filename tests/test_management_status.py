@@ -33,7 +33,7 @@ def test_status_text_from_environment_settings(tables: Tables) -> None:
     out = result.stdout
     assert out.startswith("image     img\njob       job-7\nstate     running\n")
     assert "1/3 done: 1 succeeded, 0 with errors" in out and "[" in out
-    assert out.splitlines()[7].split() == ["REGION", "STATUS", "RETRIES", "TILES", "OK", "FAILED", "LAST", "UPDATE",
+    assert out.splitlines()[8].split() == ["REGION", "STATUS", "RETRIES", "TILES", "OK", "FAILED", "LAST", "UPDATE",
                                            "AGE"]
     assert line_of(out, "r-0").split()[:6] == ["r-0", "SUCCESS", "0", "2", "2", "0"]
     assert line_of(out, "r-1").split()[:6] == ["r-1", "STARTED", "0", "2", "1", "1"]
