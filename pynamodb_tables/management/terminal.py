@@ -34,7 +34,12 @@ class PlainScreen:
     def __init__(self, stream: TextIO, terminal: bool, wide: bool = False) -> None:
         self.stream = stream
         self.terminal = terminal
-        self.width = shutil.get_terminal_size().columns if terminal and not wide else None
+        self.wide = wide
+
+    @property
+    def width(self) -> Optional[int]:
+        """The terminal's width now (it may change during a watch); ``None``: not fitted."""
+        return shutil.get_terminal_size().columns if self.terminal and not self.wide else None
 
     def write(self, text: str) -> None:
         self.stream.write(text)
@@ -74,7 +79,11 @@ class RichScreen:
     def __init__(self, console: "Console", wide: bool = False) -> None:
         self.console = console
         self.wide = wide
-        self.width: Optional[int] = None if wide else console.width
+
+    @property
+    def width(self) -> Optional[int]:
+        """The terminal's width now (it may change during a watch); ``None``: not fitted (``--wide``)."""
+        return None if self.wide else self.console.width
 
     def fitted(self, view: View) -> "RenderableType":
         if self.wide:  # as wide as the view: the terminal wraps what it cannot show
@@ -98,10 +107,11 @@ class RichScreen:
 
 
 class Screen(Protocol):
-    """Where a command shows its views; ``width``: the terminal's columns that views are fitted to
-    (``None``: not a terminal, or ``--wide``)."""
+    """Where a command shows its views."""
 
-    width: Optional[int]
+    @property
+    def width(self) -> Optional[int]:
+        """The terminal's columns that views are fitted to (``None``: not a terminal, or ``--wide``)."""
 
     def show(self, view: View) -> None:
         """Show ``view`` once."""
