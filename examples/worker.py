@@ -1,5 +1,5 @@
 """A worker's calls for one image, against an embedded DynamoDB (DynamoDB Local where Java and its jar
-are found, else moto's server): the README's example, runnable.
+are found, else moto's server): a whole image with the README's worker calls.
 
 Run it with ``./dev example``. With ``AWS_ENDPOINT_URL_DYNAMODB`` set it uses that endpoint
 instead, creating the tables if they are missing.

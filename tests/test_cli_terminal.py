@@ -16,12 +16,23 @@ import sys
 import termios
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
 from tests import management_support as support
-from tests.management_support import SCRIPT, Tables, finish_job, local, make_job, script_env
+from tests.management_support import (
+    RUNNER_IMAGE,
+    RUNNER_JOB,
+    RUNNER_OTHER_JOB,
+    SCRIPT,
+    Tables,
+    finish_job,
+    local,
+    make_job,
+    make_runner_job,
+    script_env,
+)
 
 tables = support.tables  # fixture
 
@@ -55,15 +66,19 @@ def no_rich(tmp_path: Path) -> str:
 
 
 def in_terminal(args: List[str], env: Dict[str, str], when: Optional[Tuple[str, Callable[[], None]]] = None,
-                timeout: float = 60) -> Tuple[int, str]:
-    """The script in a pseudo-terminal of 40 x 140; ``when``: (text, action) runs the action once the
-    text has appeared. Returns the exit code and everything written to the terminal."""
+                timeout: float = 60, columns: int = 140,
+                then: Sequence[Tuple[str, Callable[[], None]]] = ()) -> Tuple[int, str]:
+    """The script in a pseudo-terminal of 40 lines x ``columns``; ``when``: (text, action) runs the action
+    once the text has appeared (``then``: more of them, each after the one before). Returns the exit code
+    and everything written to the terminal."""
+    steps = ([when] if when is not None else []) + list(then)
     controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     process = subprocess.Popen([str(SCRIPT), *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env,
                                close_fds=True)
     os.close(terminal)
     written = b""
+    seen = 0  # what the last step had already seen: the next step's text must appear after it
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -76,9 +91,10 @@ def in_terminal(args: List[str], env: Dict[str, str], when: Optional[Tuple[str, 
                 if not chunk:
                     break
                 written += chunk
-                if when is not None and when[0] in plain_text(written.decode(errors="replace")):
-                    when[1]()
-                    when = None
+                text = plain_text(written.decode(errors="replace"))
+                if steps and steps[0][0] in text[seen:]:
+                    seen = len(text)
+                    steps.pop(0)[1]()
             elif process.poll() is not None:
                 break
         else:
@@ -113,7 +129,7 @@ def test_status_in_colour_where_rich_sees_a_terminal(tables: Tables, capsys: pyt
     assert "\x1b[32m" in success  # green: an outcome of SUCCESS
     assert "\x1b[1;31m" in stale and plain_text(stale).rstrip().endswith("stale")  # bold red: stale
     text = plain_text(coloured)
-    for fragment in ("img  (job job-7)", "1/3 done: 1 succeeded, 0 with errors", "1 stale region(s)", "STARTED"):
+    for fragment in ("job-7", "1/3 done: 1 succeeded, 0 with errors", "1 stale region(s)", "STARTED"):
         assert fragment in text
 
 
@@ -163,13 +179,16 @@ def test_list_jobs_in_colour(tables: Tables, capsys: pytest.CaptureFixture[str],
 
 def watch_in_terminal(tables: Tables, env: Dict[str, str]) -> str:
     make_job(tables)
-    code, output = in_terminal(["status", "img", "--watch", "--interval", "0.2", *tables.args()], env,
+    code, output = in_terminal(["status", "img", "--watch", "--interval", "0.5", *tables.args()], env,
                                when=("r-2", lambda: finish_job(tables)))
     assert code == 0, output
     assert CLEAR_SCREEN not in output  # redrawn in place: no clearing, no flicker
     text = plain_text(output)
     assert "r-2" in text and "STARTED" in text  # a frame while it ran
     assert "ended" in text and "3/3 done: 2 succeeded, 1 with errors" in text  # the last frame
+    last = text[text.rindex("image"):]
+    assert "finished region(s) not shown" not in last  # ... shows every region, as status does
+    assert all(f"r-{n}" in last for n in range(3)) and "PARTIAL" in last and "SUCCESS" in last
     return output
 
 
@@ -189,3 +208,77 @@ def test_status_watch_without_rich_redraws_plain_text_in_place(tables: Tables, t
     output = watch_in_terminal(tables, script_env(TERM="xterm-256color", PYTHONPATH=no_rich(tmp_path)))
     assert colours(output) == []
     assert output.count("\x1b[H") >= 2 and "\x1b[K" in output and "\x1b[J" in output  # home, rewrite, clear rest
+
+
+# --- the views at 80 and 120 columns, with the model runner's ids -----------------------------------
+
+STATUS_COLUMNS = ["REGION", "STATUS", "RETRIES", "TILES", "OK", "FAILED", "AGE"]
+JOB_COLUMNS = ["IMAGE", "STATE", "DONE", "OK", "ERRORS", "STALE", "DURATION"]
+
+
+def screen_lines(output: str) -> List[str]:
+    """What the terminal shows, line by line (escape sequences and carriage returns taken out)."""
+    return [line.rstrip() for line in plain_text(output).replace("\r", "\n").split("\n")]
+
+
+def row_of(lines: List[str], start: str) -> List[str]:
+    """The cells of the one row that starts with ``start`` (cells are two or more spaces apart)."""
+    (row,) = [line for line in lines if line.startswith(start)]
+    return re.split(r"\s{2,}", row)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("with_rich", [True, False], ids=["rich", "plain"])
+def test_status_at_80_and_120_columns_keeps_every_state_column(tables: Tables, tmp_path: Path, columns: int,
+                                                                with_rich: bool) -> None:
+    region_ids = make_runner_job(tables)
+    env = script_env(TERM="xterm-256color", **({} if with_rich else {"PYTHONPATH": no_rich(tmp_path)}))
+    code, output = in_terminal(["status", RUNNER_IMAGE, *tables.args()], env, columns=columns)
+    assert code == 0, output
+    lines = screen_lines(output)
+    assert max(len(line) for line in lines) <= columns, "\n".join(lines)
+    assert RUNNER_IMAGE in "".join(line[10:] for line in lines)  # the image id whole, wrapped if need be
+    header = next(line for line in lines if line.startswith("REGION"))
+    assert [cell for cell in re.split(r"\s{2,}", header.strip()) if cell != "LAST UPDATE"] == STATUS_COLUMNS
+    expected = {"((0, 0),": ["SUCCESS", "0", "16", "2", "0"], "((0, 2048),": ["PARTIAL", "0", "16", "0", "1"],
+                "((2048, 0),": ["IN_PROGRESS", "1", "16", "0", "0"], "((4096, 2048),": ["STARTED", "0", "16", "0", "0"]}
+    for start, cells in expected.items():
+        row = row_of(lines, start)
+        assert row[1:6] == cells, row
+        assert row[0] != next(r for r in region_ids if r.startswith(start)) and "…" in row[0]  # shortened
+        assert re.fullmatch(r"\d+s|1h 00m", row[-2] if row[-1] == "stale" else row[-1]), row  # AGE
+    assert row_of(lines, "((4096, 2048),")[-1] == "stale"
+    assert len({line[:24] for line in lines if line.startswith("((")}) == 6  # rows told apart by their ids
+    assert ("LAST UPDATE" in header) == (columns == 120)
+    assert f"to fit {columns} columns (see --wide)" in "\n".join(lines)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("with_rich", [True, False], ids=["rich", "plain"])
+def test_list_jobs_at_80_and_120_columns_keeps_every_state_column(tables: Tables, tmp_path: Path, columns: int,
+                                                                   with_rich: bool) -> None:
+    make_runner_job(tables)
+    env = script_env(TERM="xterm-256color", **({} if with_rich else {"PYTHONPATH": no_rich(tmp_path)}))
+    code, output = in_terminal(["list-jobs", *tables.args()], env, columns=columns)
+    assert code == 0, output
+    lines = screen_lines(output)
+    assert max(len(line) for line in lines) <= columns, "\n".join(lines)
+    header = re.split(r"\s{2,}", next(line for line in lines if line.startswith("IMAGE")).strip())
+    assert [column for column in header if column != "STARTED"] == JOB_COLUMNS  # JOB: the image id starts with it
+    assert ("STARTED" in header) == (columns == 120)
+    running = row_of(lines, RUNNER_JOB[:8])
+    assert running[1:7] == ["running", "3/6", "1", "2", "1", running[6]] and re.fullmatch(r"\d+s", running[-1])
+    assert running[0].endswith("scene-0042.tif") and "…" in running[0]
+    ended = row_of(lines, RUNNER_OTHER_JOB[:8])
+    assert ended[1:6] == ["ended", "1/1", "1", "0", "0"] and ended[0].endswith("scene-0043.tif")
+
+
+def test_wide_and_piped_output_keep_the_ids_whole(tables: Tables) -> None:
+    region_ids = make_runner_job(tables)
+    code, output = in_terminal(["status", RUNNER_IMAGE, "--wide", *tables.args()], script_env(TERM="xterm"),
+                               columns=80)
+    assert code == 0, output
+    text = plain_text(output)
+    assert all(region_id in text for region_id in region_ids) and "LAST UPDATE" in text and "see --wide" not in text
+    piped = tables.run("list-jobs")
+    assert RUNNER_IMAGE in piped.stdout and RUNNER_JOB in piped.stdout and "…" not in piped.stdout

@@ -1,20 +1,36 @@
-"""demo: a simulated image job run by worker processes, as operators run it (a subprocess)."""
+"""demo: a simulated image job run by worker processes, as operators run it (a subprocess).
 
+``test_dev_demo_on_its_embedded_dynamodb`` runs README.md's first command, ``./dev demo``.
+"""
+
+import subprocess
 from pathlib import Path
 
 from pynamodb_tables.job_table import JobItem
 from pynamodb_tables.management.demo_checks import DemoResult
 from pynamodb_tables.management.demo_scenario import Scenario
 from tests import management_support as support
-from tests.management_support import Tables, assert_one_line_error, local, run, script_env
+from tests.management_support import Result, Tables, assert_one_line_error, local, run, script_env
 
 tables = support.tables  # fixture
 
 
-def test_demo_on_its_embedded_dynamodb() -> None:
-    result = run("demo", "--workers", "2", env=script_env(), timeout=120)
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_dev_demo_on_its_embedded_dynamodb() -> None:
+    """The README's ``./dev demo``, with a fleet's settings in the environment, which it leaves alone."""
+    env = script_env(JOB_TABLE="fleet-jobs", REGION_REQUEST_TABLE="fleet-regions",
+                     AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:9")
+    done = subprocess.run(["./dev", "demo", "--workers", "2"], cwd=REPOSITORY, env=env, capture_output=True,
+                          text=True, timeout=180)
+    result = Result(done.returncode, done.stdout, done.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "embedded DynamoDB (moto server) at http://127.0.0.1:" in result.stdout
+    assert "demo-jobs" in result.stdout and "demo-regions" in result.stdout and "fleet-" not in result.stdout
+    assert "2 worker processes" in result.stdout and "crashes (a new worker takes its place)" in result.stdout
+    assert "worker 1 crashed (as planned): worker 3 takes its place" in result.stdout or \
+        "worker 2 crashed (as planned): worker 3 takes its place" in result.stdout
     assert "crashed" in result.stdout and "redelivery" in result.stdout and "duplicate" in result.stdout
     checks = result.stdout.split("\nchecks\n")[1].splitlines()
     assert len(checks) == 7 and all(line.strip().startswith("ok") for line in checks)

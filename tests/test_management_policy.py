@@ -1,5 +1,7 @@
 """iam-policy and template: what a worker may do on the tables, and the tables declared for CloudFormation.
 
+docs/management.md's "Deploy the tables as code" block is what the template tests run.
+
 The template is checked three ways: against the requests ``create-tables`` sends for the same
 options (the same definition, so they cannot drift), with cfn-lint (CloudFormation's own
 resource schemas), and deployed by moto's CloudFormation next to tables ``create-tables`` made.
@@ -18,12 +20,13 @@ from pynamodb_tables import (
     ImageRequestExistsError,
     JobItem,
     JobTable,
+    RegionAlreadyCompleteError,
     RegionRequestItem,
     RegionRequestTable,
     RequestStatus,
+    TileRecorder,
     TileState,
     complete_region,
-    tiles_to_process,
 )
 from tests import management_support as support
 from tests.conftest import Backend
@@ -54,7 +57,7 @@ def test_iam_policy_structure_actions_and_arns() -> None:
     job = by_resource["arn:aws:dynamodb:eu-west-1:123456789012:table/jobs"]
     region = by_resource["arn:aws:dynamodb:eu-west-1:123456789012:table/regions"]
     assert job["Effect"] == region["Effect"] == "Allow"
-    assert job["Action"] == ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert job["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     assert region["Action"] == ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
     for statement in policy["Statement"]:
         assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
@@ -71,47 +74,86 @@ def test_iam_policy_structure_actions_and_arns() -> None:
         "arn:aws-cn:dynamodb:cn-north-1:*:table/")
 
 
+#: The actions the model runner's deployed worker role allows on its tables (its CDK role,
+#: ``cdk/lib/constructs/model-runner/ecs-roles.ts`` upstream). It has no ``ConditionCheckItem``.
+MODEL_RUNNER_ROLE = frozenset(f"dynamodb:{action}" for action in (
+    "BatchGetItem", "BatchWriteItem", "PutItem", "ListTables", "DeleteItem", "GetItem", "Query", "Scan",
+    "UpdateItem", "UpdateTable"))
+OUTCOMES = (RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED)
+TILE_A, TILE_B = [[0, 0], [8, 8]], [[8, 0], [8, 8]]
+
+
+def finish(how: str, job_table: JobTable, region_table: RegionRequestTable, region: RegionRequestItem,
+           outcome: RequestStatus) -> None:
+    """A region's outcome, the way ``how`` says: ``complete_region``, or a ``TileRecorder``'s ``complete``."""
+    if how == "complete_region":
+        complete_region(job_table, region_table, region, outcome)
+        return
+    recorder = TileRecorder(region_table, region.image_id, region.region_id, region=region)
+    recorder.record(TILE_B, TileState.SUCCEEDED if outcome is RequestStatus.SUCCESS else TileState.FAILED)
+    recorder.complete(job_table, outcome)
+
+
+def every_outcome_after_every_outcome(job_table: JobTable, region_table: RegionRequestTable, how: str) -> int:
+    """For each pair of outcomes, a region completed with the first, redriven, completed with the second
+    (a SUCCESS region's redrive is refused), then completed again (a duplicate); returns the regions made."""
+    regions = 0
+    for first in OUTCOMES:
+        for second in OUTCOMES:
+            region_id = f"{how}-{first.value}-{second.value}"
+            regions += 1
+            region = region_table.start_region_request(RegionRequestItem(image_id="img", region_id=region_id,
+                                                                         total_tiles=2))
+            region_table.add_tile("img", region_id, TILE_A, TileState.FAILED)
+            finish(how, job_table, region_table, region, first)
+            try:
+                region = region_table.start_region_request(region)  # redriven
+            except RegionAlreadyCompleteError:
+                continue
+            finish(how, job_table, region_table, region, second)
+            finish(how, job_table, region_table, region, second)  # delivered again: counted once
+    return regions
+
+
 def a_whole_image(job_table: JobTable, region_table: RegionRequestTable) -> None:
     """Every call a worker makes for an image, including retries, duplicates and redrives."""
-    tile_a, tile_b = [[0, 0], [8, 8]], [[8, 0], [8, 8]]
-    job_table.start_image_request(JobItem(image_id="img", job_id="j", region_count=2))
+    job_table.start_image_request(JobItem(image_id="img", job_id="j", region_count=2 + 2 * len(OUTCOMES) ** 2))
     with pytest.raises(ImageRequestExistsError):
         job_table.start_image_request(JobItem(image_id="img", job_id="j", region_count=2))
     job_table.update_image_request(JobItem(image_id="img", model_name="model"))
     job_table.get_image_request("img")
 
     good = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="good", total_tiles=2))
-    region_table.add_tile("img", "good", tile_a, TileState.SUCCEEDED)
-    region_table.add_tile("img", "good", tile_a, TileState.SUCCEEDED)  # a retry: refused, then read
-    region_table.add_tiles("img", "good", [tile_a, tile_b], TileState.SUCCEEDED)
+    region_table.start_region_request(RegionRequestItem(image_id="img", region_id="good", total_tiles=2))  # queued
+    region_table.add_tile("img", "good", TILE_A, TileState.SUCCEEDED)
+    region_table.add_tile("img", "good", TILE_A, TileState.SUCCEEDED)  # a retry: refused, then read
+    region_table.add_tiles("img", "good", [TILE_A, TILE_B], TileState.SUCCEEDED)
+    region_table.record_tiles("img", "good", {TileState.FAILED: [TILE_B]})
     region_table.update_region_request(RegionRequestItem(image_id="img", region_id="good", message="working"))
+    good = region_table.get_region_request("good", "img")
     complete_region(job_table, region_table, good, RequestStatus.SUCCESS)
     complete_region(job_table, region_table, good, RequestStatus.SUCCESS)  # a duplicate: counted once
+    assert region_table.get_region_request("nowhere", "img") is None
 
-    bad = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="bad", total_tiles=2))
-    region_table.add_tile("img", "bad", tile_a, TileState.FAILED)
-    complete_region(job_table, region_table, bad, RequestStatus.FAILED)
-    bad = region_table.start_region_request(bad)  # redriven, fails again: the counters stay (a condition check)
-    complete_region(job_table, region_table, bad, RequestStatus.PARTIAL)
-    bad = region_table.start_region_request(bad)  # redriven again, succeeds
-    region_table.add_tiles("img", "bad", tiles_to_process(bad, [tile_a, tile_b]), TileState.SUCCEEDED)
-    complete_region(job_table, region_table, bad, RequestStatus.SUCCESS)
+    for how in ("complete_region", "recorder"):
+        every_outcome_after_every_outcome(job_table, region_table, how)
 
     region_table.list_regions("img")
-    region_table.get_region_request("good", "img")
-    job = job_table.get_image_request("img")
+    # The seed's separate completions, still part of the API.
+    other = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="other"))
+    region_table.complete_region_request(other, RequestStatus.SUCCESS)
+    job = job_table.complete_region_request("img", error=False)
     assert JobTable.is_image_request_complete(job)
     job_table.end_image_request("img")
     with pytest.raises(ImageAlreadyEndedError):
         job_table.end_image_request("img")
-    # The seed's separate completions, still part of the API.
-    other = region_table.start_region_request(RegionRequestItem(image_id="img", region_id="other"))
-    region_table.complete_region_request(other, RequestStatus.SUCCESS)
-    job_table.complete_region_request("img", error=False)
 
 
 @local
-def test_iam_policy_allows_exactly_the_calls_a_worker_makes(dynamodb_local: Any) -> None:
+def test_every_request_of_an_image_with_redrives_is_allowed_by_the_model_runners_role(dynamodb_local: Any) -> None:
+    """Each request a worker sends, and each item action inside its transactions, as IAM authorises it
+    (a TransactWriteItems is authorised per item: Update needs UpdateItem, ConditionCheck needs
+    ConditionCheckItem): all in the model runner's deployed role, and ``iam-policy`` prints exactly them."""
     job_table, region_table = Backend("dynamodb_local", dynamodb_local.endpoint).tables(f"iam-{uuid.uuid4().hex[:8]}")
     calls: Set[Tuple[str, str]] = set()  # (IAM action, table name) of every request sent
 
@@ -135,11 +177,11 @@ def test_iam_policy_allows_exactly_the_calls_a_worker_makes(dynamodb_local: Any)
         for table in (job_table, region_table):
             table.model.delete_table()
 
+    assert {action for action, _ in calls} <= MODEL_RUNNER_ROLE, sorted(calls)
     policy = policy_of("--job-table", job_table.table_name, "--region-table", region_table.table_name)
     allowed = {(action, statement["Resource"].rsplit("/", 1)[-1])
                for statement in policy["Statement"] for action in statement["Action"]}
     assert calls == allowed
-
 
 
 # --- template -------------------------------------------------------------------------------------------
@@ -253,4 +295,4 @@ def test_template_deployed_by_cloudformation_makes_the_tables_create_tables_make
 def test_template_needs_the_table_names(capsys: pytest.CaptureFixture[str]) -> None:
     result = cli(capsys, "template", "--region-table", "regions")
     assert (result.returncode, result.stderr.strip()) == (
-        1, "pynamodb-tables: error: no job table name: pass --job-table or set JOB_TABLE")
+        2, "pynamodb-tables: error: no job table name: pass --job-table or set JOB_TABLE")

@@ -31,10 +31,12 @@ def test_status_text_from_environment_settings(tables: Tables) -> None:
     result = run("status", "img", env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "img  (job job-7)" in out and "running" in out
+    assert out.startswith("image     img\njob       job-7\nstate     running\n")
     assert "1/3 done: 1 succeeded, 0 with errors" in out and "[" in out
-    assert line_of(out, "r-0").split()[:6] == ["r-0", "SUCCESS", "0", "2", "0", "2"]
-    assert line_of(out, "r-1").split()[:6] == ["r-1", "STARTED", "0", "1", "1", "2"]
+    assert out.splitlines()[8].split() == ["REGION", "STATUS", "RETRIES", "TILES", "OK", "FAILED", "LAST", "UPDATE",
+                                           "AGE"]
+    assert line_of(out, "r-0").split()[:6] == ["r-0", "SUCCESS", "0", "2", "2", "0"]
+    assert line_of(out, "r-1").split()[:6] == ["r-1", "STARTED", "0", "2", "1", "1"]
     assert line_of(out, "r-2").rstrip().endswith("stale")
     assert "stale" not in line_of(out, "r-1") and "stale" not in line_of(out, "r-0")
     assert "1 stale region(s)" in out

@@ -5,11 +5,12 @@ ignores them) or point-in-time recovery: those are tested on moto's server.
 """
 
 import json
-from typing import List
+from typing import Any, Dict, List
 
 import pytest
+from botocore.exceptions import ClientError
 
-from pynamodb_tables import JobItem, RegionRequestItem
+from pynamodb_tables import JobItem, JobTable, RegionRequestItem, RegionRequestTable
 from tests import management_support as support
 from tests.management_support import JOB_KEYS, REGION_KEYS, Tables, assert_one_line_error, cli, local
 
@@ -83,10 +84,56 @@ def test_create_tables_refuses_a_table_with_another_key_schema_and_changes_nothi
 
 
 @local
-def test_create_tables_pitr_unsupported_by_dynamodb_local_is_one_clear_error(
+def test_create_tables_pitr_on_dynamodb_local_makes_both_tables_and_says_pitr_was_not_applied(
         tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
-    result = tables.cli(capsys, "create-tables", "--pitr")
-    assert_one_line_error(result, "point-in-time recovery not enabled", "UnknownOperationException")
+    for run in ("first", "again"):
+        result = tables.cli(capsys, "create-tables", "--pitr")
+        assert_one_line_error(result, "not applied by the endpoint: ", f"job table '{tables.job}': --pitr "
+                              "(UnknownOperationException: point-in-time recovery not enabled); "
+                              f"region request table '{tables.region}': --pitr (UnknownOperationException",
+                              "(both tables exist)")
+        assert result.returncode == 1
+        assert result.stdout.count("created (PAY_PER_REQUEST)" if run == "first" else "left as is") == 2
+        assert "point-in-time recovery enabled" not in result.stdout
+        for name in (tables.job, tables.region):  # both made, both with TTL
+            assert tables.describe(name)["TableStatus"] == "ACTIVE"
+            assert tables.ttl(name)["TimeToLiveStatus"] == "ENABLED"
+
+
+@local
+def test_kms_key_on_dynamodb_local_is_said_not_applied_and_so_is_the_conflict_after(
+        tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
+    key = KMS_ARN.format("0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e")
+    result = tables.cli(capsys, "create-tables", "--kms-key", key)
+    assert_one_line_error(result, f"job table '{tables.job}': --kms-key (the table was made with DynamoDB's own key)",
+                          "(both tables exist)")
+    assert "encrypted with" not in result.stdout and result.stdout.count("created") == 2
+    again = tables.cli(capsys, "create-tables", "--kms-key", key)
+    assert_one_line_error(again, "encrypted with DynamoDB's own key, not --kms-key", "nothing was changed")
+
+
+@local
+def test_create_tables_makes_both_tables_or_neither(tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
+    job_table, region_table = (JobTable(tables.job, host=tables.endpoint, region="us-east-1"),
+                               RegionRequestTable(tables.region, host=tables.endpoint, region="us-east-1"))
+
+    def refuse_the_region_table(params: Dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == tables.region:
+            raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "too many tables"}},
+                              "CreateTable")
+
+    clients = {id(c): c for c in (job_table.clients()[0], region_table.clients()[0])}.values()  # the script's
+    for client in clients:
+        client.meta.events.register("before-parameter-build.dynamodb.CreateTable", refuse_the_region_table)
+    try:
+        result = tables.cli(capsys, "create-tables", "--deletion-protection")
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-parameter-build.dynamodb.CreateTable", refuse_the_region_table)
+    assert_one_line_error(result, f"region request table '{tables.region}' not created", "LimitExceededException",
+                          f"'{tables.job}', created before it, deleted again; no table was left created")
+    assert result.returncode == 1
+    assert tables.describe(tables.job) is None and tables.describe(tables.region) is None
 
 
 def test_create_tables_pitr_on_moto_server(moto_tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,14 +180,15 @@ def test_deletion_protection_on_new_and_existing_tables_and_delete_tables_refuse
 @local
 def test_tags_on_dynamodb_local_which_does_not_implement_tagging(
         tables: Tables, capsys: pytest.CaptureFixture[str]) -> None:
-    assert tables.cli(capsys, "create-tables", "--tag", "team=imagery").returncode == 0  # CreateTable ignores them
+    for _ in ("first", "again"):  # CreateTable takes the tags and ignores them: said, each time
+        result = tables.cli(capsys, "create-tables", "--tag", "team=imagery")
+        assert_one_line_error(result, f"job table '{tables.job}': --tag team=imagery (UnknownOperationException: "
+                                      "the endpoint cannot tag tables)", f"region request table '{tables.region}'")
+        assert result.returncode == 1 and "tagged" not in result.stdout
     job, region = tables.described(capsys)
     assert job["tags"] is None and region["tags"] is None
     text = tables.cli(capsys, "describe-tables").stdout
     assert text.count("tags                    unsupported by this endpoint") == 2
-
-    assert_one_line_error(tables.cli(capsys, "create-tables", "--tag", "team=imagery"),
-                          f"table '{tables.job}': tags not set", "Tagging is not currently supported")
 
 
 def test_tags_on_moto_server_added_to_what_a_table_has(moto_tables: Tables,

@@ -1,7 +1,9 @@
-"""The README's operator walkthrough, run as written: the installed script, settings from the environment.
+"""The operator's walkthrough, run as written: the installed script, settings from the environment.
 
-Find the stuck job among others, look at it, export it for a ticket; then the tables' own
-settings. (Deploying the template is tested on moto's CloudFormation in test_management_policy.py.)
+The blocks of README.md ("The operator's script") and docs/management.md ("An operator's
+walkthrough"): make the tables, find the stuck job among others, look at it, export it for a
+ticket; then the tables' own settings. (Deploying the template is tested on moto's
+CloudFormation in test_management_policy.py.)
 """
 
 import json
@@ -50,6 +52,8 @@ def test_find_the_stuck_job_look_at_it_and_export_it(tables: Tables) -> None:
     assert status.returncode == 0, status.stderr
     stuck = next(line for line in status.stdout.splitlines() if line.startswith("r-1 "))
     assert stuck.split()[1] == "STARTED" and stuck.rstrip().endswith("stale")
+    as_json = json.loads(run("status", "img-stuck", "--json", env=env).stdout)
+    assert [r["region_id"] for r in as_json["regions"] if r["stale"]] == ["r-1"]
 
     # 3. Export it for the ticket: the job first, then each region.
     export = run("export", "img-stuck", env=env)

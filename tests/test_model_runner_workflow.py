@@ -9,6 +9,8 @@ of ints with the runner's own ``TileState``; tile counts set on the item and wri
 ``update_region_request``; the job's counter; the region's outcome as the runner's
 ``RequestStatus``; the completeness check; the end. Then the redelivery of finished regions.
 ``./dev compat`` runs the model runner's real code; this suite needs nothing but the package.
+docs/adopting.md's one change (``complete_region`` in place of the two completion calls) is run
+both ways here.
 """
 
 import json
@@ -69,7 +71,7 @@ class Worker:
 
     def __init__(self, jobs: JobTable, regions: RegionRequestTable, *, exactly_once: bool = False) -> None:
         self.jobs, self.regions = jobs, regions
-        self.exactly_once = exactly_once  # the README's one-line change: complete_region
+        self.exactly_once = exactly_once  # docs/adopting.md: the one change, complete_region
         self.events: List[str] = []
 
     def status_event(self, item: Any, status: Any) -> None:
@@ -206,7 +208,7 @@ def test_redelivered_partial_region_is_redone_and_ends_success(tables):
     assert (item.succeeded_tile_count, item.failed_tile_count, item.failed_tiles) == (4, 0, [])
     assert item.total_tiles == 1  # the runner counts the tiles it processed this time
     job = jobs.get_image_request(IMAGE_ID)
-    # The seed's two calls count the region again: README, "Adopting it in the model runner".
+    # The model runner's two calls count the region again: docs/adopting.md.
     assert (job.region_success, job.region_error) == (3, 2)
 
 

@@ -12,7 +12,10 @@ One module per concern; the command line imports the rest, never the reverse:
 - ``template``: the CloudFormation template; ``iam_policy``: the worker's IAM policy.
 - ``repair_commands``: ``reconcile``, ``fail-stale``, ``end-job`` and ``map`` (the repairs themselves are the
   library's, ``pynamodb_tables.repair``); ``repair_views``: their output; ``region_map``: the SVG picture.
-- ``render``: views as data and as plain text; ``terminal``: colour and live redraws (rich).
+- ``presentation``: a reading command's output, a view or JSON, once or watched; ``watch``: polling
+  until the job ends, riding out outages.
+- ``render``: views as data and as plain text; ``fitting``: views fitted to a terminal's width;
+  ``terminal``: colour and live redraws (rich).
 - ``demo``, ``demo_scenario``, ``demo_workers``, ``demo_checks``: the simulated image job.
 """
 

@@ -3,37 +3,62 @@
 import argparse
 import os
 import sys
-from typing import NoReturn, Optional, Sequence
+import textwrap
+from typing import Any, List, NoReturn, Optional, Sequence
 
 from .. import __version__
 from ..job_table import JOB_TABLE_ENV
 from ..region_request_table import REGION_REQUEST_TABLE_ENV
 from . import repair_commands  # noqa: F401  (registers the repair commands)
 from .commands import COMMANDS
-from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, REGION_ENV, CommandError, describe_error, one_line
+from .errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    PROG,
+    REGION_ENV,
+    CommandError,
+    describe_error,
+    one_line,
+)
 from .settings import ENDPOINT_ENV, Settings
 
-PROG = "pynamodb-tables"
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, never breaking a line inside a hyphenated word (``pynamodb-tables``, ``--job-table``)."""
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False)
 
 
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr (exit code 2)."""
 
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(formatter_class=HelpFormatter, **settings)
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def connection_options() -> Parser:
-    """The options every command takes."""
-    common = Parser(add_help=False)
-    group = common.add_argument_group("connection and tables")
-    group.add_argument("--endpoint-url", metavar="URL",
+def connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """The options every command takes, before or after the command's name (as the AWS CLI's).
+
+    Given before it they are the main parser's (``default`` None); after it the command's, with no
+    default (``argparse.SUPPRESS``), so that they never overwrite what was given before the command.
+    """
+    group = parser.add_argument_group("connection and tables (before or after COMMAND)")
+    group.add_argument("--endpoint-url", metavar="URL", default=default,
                        help=f"DynamoDB endpoint, e.g. DynamoDB Local (default: ${ENDPOINT_ENV}, else AWS's)")
-    group.add_argument("--region", help=f"AWS region (default: ${REGION_ENV})")
-    group.add_argument("--job-table", metavar="NAME", help=f"job table name (default: ${JOB_TABLE_ENV})")
-    group.add_argument("--region-table", metavar="NAME",
+    group.add_argument("--region", default=default, help=f"AWS region (default: ${REGION_ENV})")
+    group.add_argument("--job-table", metavar="NAME", default=default,
+                       help=f"job table name (default: ${JOB_TABLE_ENV})")
+    group.add_argument("--region-table", metavar="NAME", default=default,
                        help=f"region request table name (default: ${REGION_REQUEST_TABLE_ENV})")
-    return common
 
 
 def build_parser() -> Parser:
@@ -41,11 +66,11 @@ def build_parser() -> Parser:
                     epilog="Exit codes: 0 success, 1 failure, 2 bad usage, 130 interrupted. "
                            "Run 'pynamodb-tables COMMAND --help' for a command's options.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = connection_options()
+    connection_options(parser, None)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.name, parents=[common], help=command.summary,
-                                    description=command.description)
+        sub = subparsers.add_parser(command.name, help=command.summary, description=command.description)
+        connection_options(sub, argparse.SUPPRESS)
         for each in command.options:
             each.add_to(sub)
         sub.set_defaults(handler=command.handler)

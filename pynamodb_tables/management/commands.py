@@ -2,10 +2,9 @@
 
 import json
 import re
-import time
 from argparse import Namespace
-from dataclasses import dataclass
-from typing import Any, Callable, List, Tuple, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .definition import BILLING_MODES, ON_DEMAND, PROVISIONED, TableOptions, definitions
 from .demo import DEMO_TABLES, run_demo
@@ -13,7 +12,7 @@ from .errors import EXIT_OK, EXIT_USAGE, CommandError
 from .export import export_items
 from .iam_policy import iam_policy
 from .inspection import inspect_both
-from .job_list import Progress, list_jobs, no_progress
+from .job_list import list_jobs
 from .job_status import DEFAULT_STALE_AFTER_S, JOB_STATES, snapshot
 from .options import (
     Option,
@@ -24,13 +23,14 @@ from .options import (
     positive_int,
     tag_pair,
 )
+from .presentation import present
 from .provisioning import delete_tables, ensure_tables
-from .render import View, job_list_view, reading_progress, report_view, results_view, status_view
+from .render import View, job_list_view, report_view, results_view, status_view
 from .settings import Settings, open_tables
 from .template import template
 from .terminal import open_screen
+from .watch import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
 
-T = TypeVar("T")
 Handler = Callable[[Namespace, Settings], int]
 
 
@@ -54,10 +54,15 @@ def command(name: str, summary: str, description: str, *options: Option) -> Call
     return register
 
 
-JSON = option("--json", action="store_true", help="print JSON for scripts (stable keys, listed in the README)")
-WATCH = option("--watch", action="store_true", help="redraw every --interval seconds (with --json, one line per poll)")
-INTERVAL = option("--interval", type=non_negative, default=2.0, metavar="SECONDS",
-                  help="seconds between polls with --watch (default: %(default)g)")
+JSON = option("--json", action="store_true", help="print JSON for scripts (stable keys)")
+WATCH = option("--watch", action="store_true",
+               help="redraw every --interval seconds until the job ends, riding out outages (with --json, one line "
+                    "per poll)")
+INTERVAL = option("--interval", type=non_negative, metavar="SECONDS",
+                  help=f"seconds between polls with --watch (default: {DEFAULT_INTERVAL_S:g}, at least "
+                       f"{MIN_INTERVAL_S:g})")
+WIDE = option("--wide", action="store_true",
+              help="in a terminal, every column and whole ids, even wider than the terminal (default: fitted to it)")
 STALE_AFTER = option("--stale-after", type=non_negative, default=DEFAULT_STALE_AFTER_S, metavar="SECONDS",
                      help="a region without an outcome not updated for this long is stale (default: %(default)g)")
 IMAGE_ID = option("image_id", type=image_id, metavar="IMAGE_ID")
@@ -89,31 +94,6 @@ def table_options(args: Namespace) -> TableOptions:
         raise CommandError(f"--tag {', '.join(twice)} given more than once", EXIT_USAGE)
     return TableOptions(args.billing_mode, args.read_capacity, args.write_capacity, args.pitr, args.kms_key,
                         args.deletion_protection, tuple(args.tag))
-
-
-def present(args: Namespace, read: Callable[[Progress], T], view: Callable[[T], View], as_json: Callable[[T], Any],
-            finished: Callable[[T], bool]) -> int:
-    """Show what ``read`` returns: JSON or a view, once or (``--watch``) until ``finished``."""
-    screen = open_screen()
-
-    def polls(draw: Callable[[T], None]) -> int:
-        while True:
-            data = read(no_progress)
-            draw(data)
-            if not args.watch or finished(data):
-                return EXIT_OK
-            time.sleep(args.interval)
-
-    if args.json:
-        return polls(lambda data: print(json.dumps(as_json(data), sort_keys=True, indent=None if args.watch else 2),
-                                        flush=True))
-    if not args.watch:
-        with screen.progress() as tell:
-            data = read(lambda *step: tell(reading_progress(*step)))
-        screen.show(view(data))
-        return EXIT_OK
-    with screen.live() as draw:
-        return polls(lambda data: draw(view(data)))
 
 
 @command("create-tables", "create both tables (idempotent)",
@@ -155,7 +135,7 @@ def delete(args: Namespace, settings: Settings) -> int:
     tables = open_tables(settings)
     if not args.yes:
         names = " and ".join(repr(table.table_name) for _, table in tables.roles())
-        raise CommandError(f"refusing to delete {names} without --yes")
+        raise CommandError(f"refusing to delete {names} without --yes", EXIT_USAGE)
     screen = open_screen()
     for result in delete_tables(tables):
         screen.show(results_view([result], tables.name_width()))
@@ -165,11 +145,16 @@ def delete(args: Namespace, settings: Settings) -> int:
 @command("status", "show a job and its regions",
          "Show a job (region counts, start, end, duration) and each region (status, retries, tiles, last update; "
          "'stale' when a region without an outcome has not been updated for a while). With --watch, redraw (only "
-         "regions without an outcome) until the job ends.", IMAGE_ID, JSON, WATCH, INTERVAL, STALE_AFTER)
+         "regions without an outcome) until the job ends, then the whole job once more.", IMAGE_ID, JSON, WATCH,
+         INTERVAL, WIDE, STALE_AFTER)
 def status(args: Namespace, settings: Settings) -> int:
     tables = open_tables(settings)
-    return present(args, lambda _: snapshot(tables, args.image_id, args.stale_after),
-                   lambda snap: status_view(snap, running_only=args.watch), lambda snap: snap,
+
+    def view(snap: Dict[str, Any], width: Optional[int]) -> View:
+        running_only = args.watch and snap["job"]["state"] != "ended"  # the last frame shows every region
+        return status_view(snap, running_only=running_only, width=width)
+
+    return present(args, lambda _: snapshot(tables, args.image_id, args.stale_after), view, lambda snap: snap,
                    lambda snap: bool(snap["job"]["state"] == "ended"))
 
 
@@ -177,11 +162,12 @@ def status(args: Namespace, settings: Settings) -> int:
          "List every job in the job table, newest first: its state, region counts, how many of its regions are "
          "stale, when it started and for how long; then the read units the scan and the region queries spent. "
          "With --watch, redraw until every listed job has ended.",
-         option("--state", choices=JOB_STATES, help="only jobs in this state"), JSON, WATCH, INTERVAL, STALE_AFTER)
+         option("--state", choices=JOB_STATES, help="only jobs in this state"), JSON, WATCH, INTERVAL, WIDE,
+         STALE_AFTER)
 def jobs(args: Namespace, settings: Settings) -> int:
     tables = open_tables(settings)
     return present(args, lambda progress: list_jobs(tables, args.state, args.stale_after, progress),
-                   lambda listed: job_list_view(listed, tables.job.table_name), lambda listed: listed.as_json(),
+                   lambda listed, _: job_list_view(listed, tables.job.table_name), lambda listed: listed.as_json(),
                    lambda listed: all(job["state"] == "ended" for job in listed.jobs))
 
 
@@ -205,8 +191,8 @@ def cloudformation(args: Namespace, settings: Settings) -> int:
 
 
 @command("iam-policy", "print the IAM policy a worker needs",
-         "Print the least-privilege IAM policy (JSON) a worker needs on the two tables: GetItem, UpdateItem and "
-         "ConditionCheckItem on the job table; GetItem, UpdateItem and Query on the region request table. The ARNs "
+         "Print the least-privilege IAM policy (JSON) a worker needs on the two tables: GetItem and UpdateItem "
+         "on the job table; GetItem, UpdateItem and Query on the region request table. The ARNs "
          "use --region (default: $AWS_DEFAULT_REGION, else '*') and --account-id.",
          option("--account-id", default="*", metavar="ID", help="AWS account id of the tables (default: '*', any "
                                                                  "account)"))
@@ -219,11 +205,14 @@ def policy(args: Namespace, settings: Settings) -> int:
 
 @command("demo", "run a simulated image job with worker processes",
          "Run a simulated image job with worker processes making the real library calls (tile failures, a crashed "
-         "and redriven region, a duplicate delivery), then check the counts are exact. Without an endpoint it "
-         "starts an embedded DynamoDB (moto, pip install 'pynamodb_tables[demo]'). Tables default to "
-         f"{DEMO_TABLES[0]} and {DEMO_TABLES[1]} and are created if missing.",
+         "and redriven region, a duplicate delivery), then check the counts are exact. Without --endpoint-url it "
+         "starts an embedded DynamoDB (moto, pip install 'pynamodb_tables[demo]'). Tables are --job-table and "
+         f"--region-table, else {DEMO_TABLES[0]} and {DEMO_TABLES[1]} (never $JOB_TABLE, $REGION_REQUEST_TABLE or "
+         "$AWS_ENDPOINT_URL_DYNAMODB), created if missing.",
          option("--workers", type=positive_int, default=3, metavar="N", help="worker processes (default: %(default)s)"),
          option("--image-id", metavar="ID", help="the simulated image's id (default: demo-<random>)"))
 def demo(args: Namespace, settings: Settings) -> int:
-    run_demo(settings, args.workers, args.image_id)
+    # Only what the command line names: the environment's tables and endpoint may be a fleet's.
+    run_demo(replace(settings, endpoint_url=args.endpoint_url, job_table=args.job_table,
+                     region_table=args.region_table), args.workers, args.image_id)
     return EXIT_OK

@@ -55,7 +55,8 @@ def run_demo(settings: Settings, workers: int, image_id: Optional[str]) -> None:
         print(f"image {image_id}: {scenario.regions} regions of {scenario.tiles} tiles, {workers} worker "
               f"processes; {scenario.region_id(scenario.partial_region)} has a failing tile, "
               f"{scenario.region_id(scenario.failed_region)} fails, {scenario.region_id(scenario.crash_region)}'s "
-              f"worker crashes, {scenario.region_id(scenario.duplicate_region)} is delivered twice\n", flush=True)
+              f"worker crashes (a new worker takes its place), {scenario.region_id(scenario.duplicate_region)} is "
+              "delivered twice\n", flush=True)
         events = run_workers(settings, image_id, scenario, workers)
         print("\n" + plain(status_view(snapshot(tables, image_id, DEFAULT_STALE_AFTER_S))))
         regions = {r.region_id: r for r in tables.region.list_regions(image_id)}

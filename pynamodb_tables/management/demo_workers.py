@@ -91,17 +91,18 @@ class WorkerPool:
         self.numbers = itertools.count(1)
         self.processes: Dict[int, Any] = {}
 
-    def spawn(self) -> None:
+    def spawn(self) -> int:
         number = next(self.numbers)
         process = self.context.Process(target=demo_worker, args=(number, *self.args), daemon=True,
                                        name=f"demo-worker-{number}")
         process.start()
         self.processes[number] = process
+        return number
 
-    def crashed(self, number: int) -> None:
-        """Worker ``number`` reported its crash: reap it and start a replacement."""
+    def crashed(self, number: int) -> int:
+        """Worker ``number`` reported its crash: reap it and start a replacement; the replacement's number."""
         self.processes.pop(number).join(30)
-        self.spawn()
+        return self.spawn()
 
     def next_event(self, deadline: float) -> Tuple[int, DemoEvent]:
         while True:
@@ -148,7 +149,8 @@ def run_workers(settings: Settings, image_id: str, scenario: Scenario, workers: 
                 messages.append(delivery)
                 pool.inbox.put(delivery)
             if event.kind == "crashed":
-                pool.crashed(number)
+                print(f"worker {number} crashed (as planned): worker {pool.crashed(number)} takes its place, as a "
+                      "queue's consumers are replaced", flush=True)
     finally:
         pool.stop(wait=len(events) == len(messages))
     return events

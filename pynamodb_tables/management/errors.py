@@ -1,11 +1,14 @@
 """Exit codes, and every failure as one line for stderr."""
 
+from typing import Optional
+
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pynamodb.exceptions import PynamoDBException
 
 from ..errors import PynamoDBTablesError
-from ..retry import describe_failure
+from ..retry import SendError, classify, describe_failure
 
+PROG = "pynamodb-tables"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 REGION_ENV = "AWS_DEFAULT_REGION"
 
@@ -40,3 +43,16 @@ def describe_error(exc: BaseException) -> str:
     else:
         text = f"unexpected {type(exc).__name__}: {exc}"
     return one_line(text)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` means DynamoDB did not answer (connection, timeout, 5xx, throttling): waiting may mend it."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, SendError):
+            return seen.failure.retry
+        failure = classify(seen) if not isinstance(seen, PynamoDBTablesError) else None
+        if failure is not None:
+            return failure.retry
+        seen = seen.__cause__
+    return False

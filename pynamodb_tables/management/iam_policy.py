@@ -4,12 +4,13 @@ from typing import Any, Dict, Tuple
 
 from .settings import Tables, logical_id
 
-#: What a worker's calls need, per table. Every write is ``UpdateItem`` (also each update in
-#: ``complete_region``'s ``TransactWriteItems``, which has no IAM action of its own); reads are
-#: ``GetItem``; ``list_regions`` is a ``Query``; ``complete_region`` checks the job with
-#: ``ConditionCheckItem`` when a redriven region's outcome leaves the counters as they are.
+#: What a worker's calls need, per table: every write is an ``UpdateItem``, alone or as an
+#: ``Update`` in a ``TransactWriteItems`` (which IAM authorises per item action: it has no action
+#: of its own; the package sends no ``ConditionCheck``, which would need ``ConditionCheckItem``);
+#: reads are ``GetItem``; ``list_regions`` is a ``Query``. All of them are in the model runner's
+#: deployed worker role.
 WORKER_ACTIONS: Dict[str, Tuple[str, ...]] = {
-    "job": ("dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+    "job": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     "region request": ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"),
 }
 

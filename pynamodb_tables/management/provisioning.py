@@ -3,6 +3,7 @@
 Both tables are checked before either is changed: a table that conflicts (other keys, TTL on
 another attribute, another encryption key than ``--kms-key``) stops ``create-tables`` with
 nothing changed; a table with deletion protection stops ``delete-tables`` with nothing deleted.
+``create-tables`` makes both tables or neither, and says what the endpoint did not apply.
 """
 
 import time
@@ -13,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from .definition import TableDefinition, TableOptions, definitions
 from .errors import CommandError, error_code
-from .inspection import TTL_ON, TableReport, inspect_both, tags_of
+from .inspection import TTL_ON, TableReport, inspect_both, table_description, tags_of
 from .reads import client_of
 from .settings import Tables
 
@@ -39,33 +40,85 @@ def encryption_conflicts(report: TableReport, options: TableOptions) -> List[str
 
 
 def ensure_tables(tables: Tables, options: TableOptions) -> Iterator[TableResult]:
-    """Create what is missing and turn on what was asked, one table after the other.
+    """Make both tables, then turn on what was asked, and say what each table got.
 
-    Raises :class:`CommandError` before changing anything if either table conflicts.
+    Raises :class:`CommandError` before changing anything if either table conflicts; makes both
+    tables or neither (a table made before the other failed is deleted again); and, once both
+    exist, raises naming whatever was asked that the endpoint did not apply (DynamoDB Local has
+    no point-in-time recovery, tagging or KMS encryption).
     """
     reports = inspect_both(tables)
     conflicts = [f"{r.role} table {r.name!r}: {c}" for r in reports
                  for c in [*r.conflicts(), *encryption_conflicts(r, options)]]
     if conflicts:
         raise CommandError("; ".join(conflicts) + "; nothing was changed")
-    for (role, table), definition, report in zip(tables.roles(), definitions(tables, options), reports):
-        yield TableResult(role, table.table_name, ensure_table(client_of(table), definition, report))
+    plans = [(client_of(table), definition, report)
+             for (_, table), definition, report in zip(tables.roles(), definitions(tables, options), reports)]
+    created = make_missing(plans)
+    not_applied: List[str] = []
+    for client, definition, report in plans:
+        done, missing = configure(client, definition, report, created=definition.name in created)
+        not_applied += [f"{definition.role} table {definition.name!r}: {each}" for each in missing]
+        yield TableResult(definition.role, definition.name, "; ".join(done))
+    if not_applied:
+        raise CommandError(f"not applied by the endpoint: {'; '.join(not_applied)} (both tables exist)")
 
 
-def ensure_table(client: Any, definition: TableDefinition, report: TableReport) -> str:
-    """Bring one table (which does not conflict) to its definition; says what was done."""
-    options, name, ttl = definition.options, definition.name, definition.ttl_attribute
-    if not report.exists:
-        client.create_table(**definition.create_table_request())
+Plan = Tuple[Any, TableDefinition, TableReport]
+
+
+def make_missing(plans: Sequence[Plan]) -> List[str]:
+    """Create the tables that do not exist, all or none; the names of those created, once ACTIVE."""
+    created: List[Tuple[Any, str]] = []
+    for client, definition, report in plans:
+        if report.exists:
+            continue
+        try:
+            client.create_table(**definition.create_table_request())
+        except ClientError as exc:
+            undone = [name for _, name in created]
+            for made_by, name in created:
+                drop(made_by, name, definition.options.deletion_protection)
+            raise CommandError(f"{definition.role} table {definition.name!r} not created: {exc}"
+                               + (f"; {' and '.join(map(repr, undone))}, created before it, deleted again"
+                                  if undone else "") + "; no table was left created") from exc
+        created.append((client, definition.name))
+    for client, name in created:
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
+    return [name for _, name in created]
+
+
+def drop(client: Any, name: str, protected: bool) -> None:
+    """Delete a table this command has just created (``protected``: with deletion protection, turned off first)."""
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
+    if protected:
+        client.update_table(TableName=name, DeletionProtectionEnabled=False)
+        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
+    client.delete_table(TableName=name)
+    client.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig=WAIT)
+
+
+def configure(client: Any, definition: TableDefinition, report: TableReport, *, created: bool) -> Tuple[
+        List[str], List[str]]:
+    """Turn on what the definition asks of a table that exists now: what was done, and what the endpoint
+    did not apply."""
+    options, name, ttl = definition.options, definition.name, definition.ttl_attribute
+    missing: List[str] = []
+    if created:
         client.update_time_to_live(**definition.ttl_request())
         done = [f"created ({options.billing_mode}), TTL on {ttl} enabled"]
+        stored = table_description(client, name) or {}
+        key = (stored.get("SSEDescription") or {}).get("KMSMasterKeyArn")
         if options.kms_key:
-            done.append(f"encrypted with KMS key {options.kms_key}")
-        if options.deletion_protection:
+            if key == options.kms_key:
+                done.append(f"encrypted with KMS key {options.kms_key}")
+            else:
+                made_with = f"KMS key {key}" if key else "DynamoDB's own key"
+                missing.append(f"--kms-key (the table was made with {made_with})")
+        if options.deletion_protection and stored.get("DeletionProtectionEnabled"):
             done.append("deletion protection on")
-        if options.tags:
-            done.append(f"tagged {format_tags(options.tags)}")
+        elif options.deletion_protection:
+            missing.append("--deletion-protection")
     else:
         if report.status != "ACTIVE":
             client.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT)
@@ -79,12 +132,13 @@ def ensure_table(client: Any, definition: TableDefinition, report: TableReport) 
             done.append("already encrypted with that KMS key")
         if options.deletion_protection:
             done.append(protect(client, report))
-        if options.tags:
-            done.append(tag(client, report, options))
+    if options.tags:
+        applied, outcome = tag(client, name, options, created)
+        (done if applied else missing).append(outcome)
     if options.pitr:
-        enable_pitr(client, definition)
-        done.append("point-in-time recovery enabled")
-    return "; ".join(done)
+        problem = enable_pitr(client, definition)
+        (missing if problem else done).append(problem or "point-in-time recovery enabled")
+    return done, missing
 
 
 def format_tags(tags: Sequence[Tuple[str, str]]) -> str:
@@ -99,28 +153,36 @@ def protect(client: Any, report: TableReport) -> str:
     return "deletion protection turned on"
 
 
-def tag(client: Any, report: TableReport, options: TableOptions) -> str:
-    """Add the tags an existing table lacks (others it has are kept)."""
+def tag(client: Any, name: str, options: TableOptions, created: bool) -> Tuple[bool, str]:
+    """Add the tags the table lacks (others it has are kept), and check they are there: whether they are,
+    and what was done (or, when the endpoint cannot tag, ``--tag`` and why)."""
+    arn = (table_description(client, name) or {}).get("TableArn")
     try:
-        present = tags_of(client, str(report.arn))
+        present = tags_of(client, str(arn))
         missing = [(key, value) for key, value in options.tags if present.get(key) != value]
         if missing:
-            client.tag_resource(ResourceArn=report.arn, Tags=[{"Key": k, "Value": v} for k, v in missing])
+            client.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in missing])
+        if [(k, v) for k, v in options.tags if tags_of(client, str(arn)).get(k) != v]:
+            return False, f"--tag {format_tags(options.tags)} (the table does not show them)"
     except ClientError as exc:
-        raise CommandError(f"table {report.name!r}: tags not set: {exc}") from exc
-    return f"tagged {format_tags(missing)}" if missing else f"already tagged {format_tags(options.tags)}"
+        return False, f"--tag {format_tags(options.tags)} ({error_code(exc)}: the endpoint cannot tag tables)"
+    if created or missing:
+        return True, f"tagged {format_tags(options.tags if created else missing)}"
+    return True, f"already tagged {format_tags(options.tags)}"
 
 
-def enable_pitr(client: Any, definition: TableDefinition) -> None:
-    """Turn point-in-time recovery on, waiting while a new table's backups become available."""
+def enable_pitr(client: Any, definition: TableDefinition) -> str:
+    """Turn point-in-time recovery on, waiting while a new table's backups become available; ``""``,
+    or what the endpoint answered when it did not."""
     for attempt in range(PITR_ATTEMPTS):
         try:
             client.update_continuous_backups(**definition.pitr_request())
-            return
+            return ""
         except ClientError as exc:
             if error_code(exc) != "ContinuousBackupsUnavailableException" or attempt + 1 == PITR_ATTEMPTS:
-                raise CommandError(f"table {definition.name!r}: point-in-time recovery not enabled: {exc}") from exc
+                return f"--pitr ({error_code(exc)}: point-in-time recovery not enabled)"
             time.sleep(PITR_RETRY_S)
+    return ""
 
 
 def delete_tables(tables: Tables) -> Iterator[TableResult]:

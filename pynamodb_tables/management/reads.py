@@ -36,6 +36,8 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
     """One ``operation`` (``get_item``, or a page of ``scan`` or ``query``) on ``table``; its answer
     (``connection.read_page``'s parameters)."""
     what = f"{operation} on table {table.table_name!r}"
+    if parameters.get("hash_key") is not None:
+        what += f" for {table.key_names[0]}={parameters['hash_key']!r}"
     try:
         answer = send(lambda _: read_page(table.model, operation, **parameters),
                       retries=table.settings.max_retry_attempts, what=what)

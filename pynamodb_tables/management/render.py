@@ -4,7 +4,6 @@ A view is data; :func:`plain` turns it into text (any output), :mod:`.terminal` 
 (a terminal with rich). Style names: ``title``, ``ok``, ``warn``, ``error``, ``stale``, ``muted``.
 """
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
@@ -33,12 +32,20 @@ class Pairs:
 
 @dataclass(frozen=True)
 class Grid:
-    """A table: headers, rows of text, right-aligned columns, and a style per row."""
+    """A table: headers, rows of text, right-aligned columns, and a style per row.
+
+    Fitted to a terminal (:mod:`.fitting`), the ``ids`` columns are shortened in the middle and the
+    ``redundant`` and ``optional`` ones (what another column also tells) left out before any other
+    column is touched.
+    """
 
     headers: Sequence[str]
     rows: Sequence[Sequence[str]]
     right: FrozenSet[int] = frozenset()
     styles: Sequence[str] = field(default_factory=list)
+    ids: FrozenSet[int] = frozenset()
+    redundant: FrozenSet[int] = frozenset()
+    optional: FrozenSet[int] = frozenset()
 
 
 Block = Union[Line, Pairs, Grid]
@@ -90,10 +97,8 @@ def format_duration(seconds: Optional[int]) -> str:
     return f"{hours}h {m:02d}m" if hours else f"{minutes}m {s:02d}s" if minutes else f"{s}s"
 
 
-def progress_bar(success: int, error: int, total: Optional[int], width: Optional[int] = None) -> str:
+def progress_bar(success: int, error: int, total: Optional[int], width: int = 50) -> str:
     """``[###xx....]``: ``#`` regions succeeded, ``x`` with errors, ``.`` still to come."""
-    if width is None:
-        width = max(10, min(50, shutil.get_terminal_size().columns - 45))
     if not total:
         return "[" + "?" * width + "]"
     ok = min(width, round(width * success / total))
@@ -134,15 +139,17 @@ def report_view(reports: Sequence[TableReport]) -> View:
     return view
 
 
-def status_view(snap: Dict[str, Any], *, running_only: bool = False) -> View:
-    """``status``: the job, a progress bar, and the regions (only those still running if asked)."""
+def status_view(snap: Dict[str, Any], *, running_only: bool = False, width: Optional[int] = None) -> View:
+    """``status``: the job, a progress bar (fitted to ``width`` columns), and the regions (only those
+    still running if asked)."""
     job = snap["job"]
     success, error, total = job["region_success"], job["region_error"], job["region_count"]
     duration = format_duration(job["duration_seconds"]) + ("" if job["state"] == "ended" else " so far")
     done = f"{success + error}/{'?' if total is None else total} done: {success} succeeded, {error} with errors"
-    pairs = [("image", f"{snap['image_id']}  (job {job['job_id'] or '-'})"),
+    bar = 50 if width is None else max(10, min(50, width - len("regions") - len(done) - 8))
+    pairs = [("image", snap["image_id"]), ("job", text(job["job_id"])),
              ("state", job["state"], STATE_STYLES[job["state"]]),
-             ("regions", f"{progress_bar(success, error, total)}  {done}", "error" if error else ""),
+             ("regions", f"{progress_bar(success, error, total, bar)}  {done}", "error" if error else ""),
              ("started", format_ms(job["start_time"])), ("ended", format_ms(job["end_time"])),
              ("duration", duration)]
     return [Pairs(pairs), Line(""), *regions_view(snap, running_only)]
@@ -151,15 +158,15 @@ def status_view(snap: Dict[str, Any], *, running_only: bool = False) -> View:
 def regions_view(snap: Dict[str, Any], running_only: bool) -> View:
     regions = snap["regions"]
     shown = [r for r in regions if r["region_status"] not in TERMINAL_VALUES] if running_only else regions
-    rows = [[r["region_id"], r["region_status"], r["region_retry_count"], r["succeeded_tile_count"],
-             r["failed_tile_count"], r["total_tiles"], format_ms(r["last_updated_time"]),
-             format_duration(r["seconds_since_update"]), "stale" if r["stale"] else ""] for r in shown]
-    headers = ["REGION", "STATUS", "RETRIES", "TILES OK", "TILES FAILED", "TILES", "LAST UPDATE", "AGE", ""]
+    rows = [[r["region_id"], r["region_status"], r["region_retry_count"], r["total_tiles"], r["succeeded_tile_count"],
+             r["failed_tile_count"], format_ms(r["last_updated_time"]), format_duration(r["seconds_since_update"]),
+             "stale" if r["stale"] else ""] for r in shown]
+    headers = ["REGION", "STATUS", "RETRIES", "TILES", "OK", "FAILED", "LAST UPDATE", "AGE", ""]
     styles = ["stale" if r["stale"] else STATUS_STYLES.get(str(r["region_status"]), "") for r in shown]
     view: View = []
     if rows:
         view.append(Grid(headers, [[text(cell) for cell in row] for row in rows], frozenset({2, 3, 4, 5, 7}),
-                         styles))
+                         styles, ids=frozenset({0}), optional=frozenset({6})))
     hidden = len(regions) - len(shown)
     if hidden:
         view.append(Line(f"{hidden} finished region(s) not shown", "muted"))
@@ -187,15 +194,18 @@ def job_list_view(jobs: JobList, table_name: str) -> View:
     view: View = []
     if rows:
         headers = ["IMAGE", "JOB", "STATE", "DONE", "OK", "ERRORS", "STALE", "STARTED", "DURATION"]
-        view.append(Grid(headers, rows, frozenset({3, 4, 5, 6, 8}), styles))
+        # The model runner's image ids start with their job id: its column then tells nothing more.
+        implied = all(job["job_id"] and job["image_id"].startswith(f"{job['job_id']}:") for job in jobs.jobs)
+        view.append(Grid(headers, rows, frozenset({3, 4, 5, 6, 8}), styles, ids=frozenset({0, 1}),
+                         redundant=frozenset({1} if implied else ()), optional=frozenset({7})))
     view.append(Line(f"{jobs.jobs_in_table} job(s) in table {table_name}: {by_state}; {listed}"))
     stale = [job for job in jobs.jobs if job["stale_regions"]]
     if stale:
         view.append(Line(f"{len(stale)} job(s) with stale regions: no outcome and no update for "
                          f"{jobs.stale_after_seconds:g}s", "stale"))
-    view.append(Line(f"read {jobs.scan.units + jobs.queries.units:g} read units: the job table in "
-                     f"{jobs.scan.requests} page(s) ({jobs.scan.units:g}), the regions of {len(jobs.jobs)} job(s) in "
-                     f"{jobs.queries.requests} queries ({jobs.queries.units:g})", "muted"))
+    view.append(Line(f"read {jobs.scan.units + jobs.queries.units:g} read units: {jobs.scan.requests} page(s) of the "
+                     f"job table ({jobs.scan.units:g}), {jobs.queries.requests} region queries "
+                     f"({jobs.queries.units:g})", "muted"))
     return view
 
 

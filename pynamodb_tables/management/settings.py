@@ -3,11 +3,13 @@
 import os
 from dataclasses import dataclass
 from typing import Any, List, NamedTuple, Optional, Tuple
+from urllib.parse import urlsplit
 
 from ..base_table import BoundTable
+from ..errors import ConfigurationError
 from ..job_table import JOB_TABLE_ENV, JobTable
 from ..region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
-from .errors import REGION_ENV, CommandError
+from .errors import EXIT_USAGE, REGION_ENV, CommandError
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
 #: The two tables' roles, in the order every command reports them.
@@ -30,8 +32,22 @@ class Settings:
         def pick(option: Optional[str], env: str) -> Optional[str]:
             return option or os.environ.get(env) or None
 
-        return cls(pick(endpoint_url, ENDPOINT_ENV), pick(region, REGION_ENV), pick(job_table, JOB_TABLE_ENV),
+        endpoint = pick(endpoint_url, ENDPOINT_ENV)
+        if endpoint is not None:
+            check_endpoint(endpoint, "--endpoint-url" if endpoint_url else f"${ENDPOINT_ENV}")
+        return cls(endpoint, pick(region, REGION_ENV), pick(job_table, JOB_TABLE_ENV),
                    pick(region_table, REGION_REQUEST_TABLE_ENV))
+
+
+def check_endpoint(url: str, given_as: str) -> None:
+    """An endpoint URL botocore can use (``http(s)://host[:port]``); else a usage error saying what is missing."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        if "://" not in url:
+            problem = f"the scheme is missing: use http://{url} (or https://)"
+        else:
+            problem = "expected http://HOST[:PORT] or https://HOST[:PORT]"
+        raise CommandError(f"{given_as} {url!r}: {problem}", EXIT_USAGE)
 
 
 class Tables(NamedTuple):
@@ -59,6 +75,9 @@ def open_tables(settings: Settings) -> Tables:
              "region request": (settings.region_table, "--region-table", REGION_REQUEST_TABLE_ENV)}
     for role, (name, option, env) in names.items():
         if not name:
-            raise CommandError(f"no {role} table name: pass {option} or set {env}")
+            raise CommandError(f"no {role} table name: pass {option} or set {env}", EXIT_USAGE)
     where = {"host": settings.endpoint_url, "region": settings.region}
-    return Tables(JobTable(settings.job_table, **where), RegionRequestTable(settings.region_table, **where))
+    try:
+        return Tables(JobTable(settings.job_table, **where), RegionRequestTable(settings.region_table, **where))
+    except ConfigurationError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from exc
