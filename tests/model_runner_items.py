@@ -57,8 +57,9 @@ class OldWorker:
             "image_id": {"S": image_id}, "region_id": {"S": region_id}})["Item"])
 
     def start_region(self, image_id: str, region_id: str, *, read_back: bool = False, start: Optional[int] = None,
-                     bounds: Optional[Tile] = None) -> None:
-        """A put of the whole item: a new one, or (``read_back``) the stored item with fresh start values."""
+                     bounds: Optional[Tile] = None, only_new: bool = False) -> None:
+        """A put of the whole item: a new one, or (``read_back``) the stored item with fresh start values
+        (``only_new``: unless the region exists: then botocore's ``ConditionalCheckFailedException``)."""
         start = start or self.now()
         item = self.get_region(image_id, region_id) if read_back else {
             "image_id": {"S": image_id}, "region_id": {"S": region_id}, "job_id": {"S": "job"},
@@ -67,7 +68,8 @@ class OldWorker:
         item.update(start_time=n(start), region_status={"S": "STARTED"}, region_retry_count=n(0),
                     succeeded_tile_count=n(0), failed_tile_count=n(0), processing_duration=n(0),
                     expire_time=n(start // 1000 + 86400))
-        self.client.put_item(TableName=self.regions, Item=item)
+        condition = {"ConditionExpression": "attribute_not_exists(region_id)"} if only_new else {}
+        self.client.put_item(TableName=self.regions, Item=item, **condition)
 
     def add_tile(self, image_id: str, region_id: str, tile: Tile, state: str) -> None:
         self.client.update_item(

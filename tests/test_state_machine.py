@@ -22,6 +22,7 @@ import copy
 import os
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
@@ -47,8 +48,11 @@ from pynamodb_tables import (
     complete_region,
 )
 from pynamodb_tables.repair import fail_stale, reconcile
+from pynamodb_tables.room import reserved_size
+from pynamodb_tables.sizing import ITEM_BUDGET
 from tests.faults import ArmedFault, clients_of
 from tests.model_runner_items import OldWorker
+from tests.seed_forms import Int64
 
 pytestmark = [pytest.mark.dynamodb_local, pytest.mark.slow]
 
@@ -174,6 +178,28 @@ class Model:
         return None
 
 
+    # -- hostile steps: stale items written back, items near the size budget, numbers in every
+    #    accepted form, items another writer left (issue 14) ----------------------------------------
+
+    def write_back(self, region_id: str) -> Optional[type]:
+        """A worker writes back the item it holds, however old: nothing the model tracks changes."""
+        return UpdateRegionException if region_id not in self.regions else None
+
+    def fill(self, region_id: str) -> Optional[type]:
+        """A message that takes the region to within 2 KB of its budget: every later step still works."""
+        return UpdateRegionException if region_id not in self.regions else None
+
+    def forms(self, region_id: str, form: str) -> Optional[type]:
+        """The worker's held item gets its numbers in another accepted form: nothing is written."""
+        return None
+
+    def old_start(self, region_id: str) -> Optional[type]:
+        """The model runner's own start of a new region: no tile lists, counts 0."""
+        if region_id not in self.regions:
+            self.regions[region_id] = RegionModel()
+        return None
+
+
 def key(tile: List[List[int]]) -> Tuple[int, ...]:
     return tuple(value for pair in tile for value in pair)
 
@@ -196,6 +222,8 @@ class Worker:
         name, *args = step
         if name in REPAIR_STEPS:
             return self.repair(image_id, step)
+        if name in HOSTILE_STEPS:
+            return self.hostile(image_id, step)
         try:
             if name == "start_image":
                 self.jobs.start_image_request(JobItem(image_id, "job", region_count=len(REGIONS)))
@@ -251,7 +279,38 @@ class Worker:
             return None  # no such region: the old writer's update changed nothing
 
 
+    def hostile(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
+        """A step in a situation the plain workers never make (see the model's hostile steps)."""
+        name, region_id, *args = step
+        held = self.held.get(region_id)
+        try:
+            if name == "write_back":  # the held item (stale or not) written back, status left out
+                item = copy.deepcopy(held) if held is not None else RegionRequestItem(region_id, image_id)
+                item.region_status, item.message = None, f"written back by {id(self)}"
+                self.regions.update_region_request(item)
+            elif name == "fill":
+                stored = self.regions.get_region_request(region_id, image_id)
+                room = ITEM_BUDGET - reserved_size(stored) if stored is not None else 0
+                length = max(0, len((stored.message or "") if stored is not None else "") + room - 2048)
+                self.regions.update_region_request(RegionRequestItem(region_id, image_id, message="m" * length))
+            elif name == "forms" and held is not None:
+                form = Decimal if args[0] == "Decimal" else Int64
+                for attribute in NUMBERS:
+                    if getattr(held, attribute) is not None:
+                        setattr(held, attribute, form(int(getattr(held, attribute))))
+            elif name == "old_start":
+                self.old.start_region(image_id, region_id, only_new=True)
+            return None
+        except UpdateRegionException as exc:
+            return type(exc)
+        except self.old.client.exceptions.ConditionalCheckFailedException:
+            return None  # the region exists: the old writer's start changed nothing
+
+
 REPAIR_STEPS = ("old_counts", "reconcile", "fail_stale")
+HOSTILE_STEPS = ("write_back", "fill", "forms", "old_start")
+NUMBERS = ("start_time", "last_updated_time", "end_time", "processing_duration", "region_retry_count",
+           "succeeded_tile_count", "failed_tile_count")
 
 
 def error_class(raised: Optional[type], expected: Optional[type]) -> bool:
@@ -273,6 +332,13 @@ steps = st.one_of(
 )
 
 
+hostile_steps = st.one_of(
+    st.tuples(st.just("write_back"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("fill"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("forms"), st.sampled_from(REGIONS), st.sampled_from(["Decimal", "numpy-style"])),
+    st.tuples(st.just("old_start"), st.sampled_from(REGIONS)),
+)
+
 repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
                          st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
 
@@ -292,6 +358,7 @@ class Workers(RuleBasedStateMachine):
             worker.held.clear()
             worker.fault.disarm()
         self.end_time: Optional[int] = None
+        self.start_times: Dict[str, int] = {}
 
     @rule(worker=st.integers(0, WORKERS - 1), step=steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
@@ -306,6 +373,15 @@ class Workers(RuleBasedStateMachine):
     def take_a_repair_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
                            other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
         """A worker runs a repair (reconcile, fail-stale) while others act, or an old worker drifts a count."""
+        self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=hostile_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_hostile_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                            other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        """A stale item written back, a region filled near its budget, held numbers in another accepted
+        form, a region started by the model runner's own code, while others act."""
         self.take(worker, step, fault, other)
 
     def take(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
@@ -385,6 +461,14 @@ class Workers(RuleBasedStateMachine):
             assert int(job.end_time) == self.end_time, "the job's end_time moved"
         if job is not None:
             assert job.region_success + job.region_error <= len(self.model.regions), "more outcomes than regions"
+
+    @invariant()
+    def no_attempt_rolled_back(self) -> None:
+        """A region's start_time only moves forward (a stale item written back never restores it)."""
+        for region_id, region in self.tables()["regions"].items():
+            if region.start_time is not None:
+                assert int(region.start_time) >= self.start_times.get(region_id, 0), f"{region_id} went back"
+                self.start_times[region_id] = int(region.start_time)
 
 
 @pytest.fixture
