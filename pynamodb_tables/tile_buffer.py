@@ -73,7 +73,9 @@ class _Region:
     known: Optional[Dict[TileState, Set[TileKey]]] = None  # stored and pending, by state (built when needed)
     deadline: float = math.inf  # (monotonic) when the oldest buffered tile is due
     table: Optional["RegionRequestTable"] = None  # the table object that buffered last (writes the tiles)
-    writing: threading.Lock = field(default_factory=threading.Lock)  # one write of this region at a time
+    #: One write of the region at a time (re-entrant: a call made while this thread writes, as a
+    #: listener's, finds the tiles written or writes them again, recognised as recorded).
+    writing: threading.RLock = field(default_factory=threading.RLock)
 
     def size(self) -> int:
         return sum(len(tiles) for tiles in self.pending.values())
@@ -120,6 +122,12 @@ class TileBuffer:
             region = self._regions.setdefault((item.image_id, item.region_id), _Region())
             region.stored, region.known = item, None
 
+    def has_seen(self, key: RegionKey) -> bool:
+        """Whether this process saw the region stored (its tiles are buffered, not written at once)."""
+        with self._lock:
+            region = self._regions.get(key)
+            return region is not None and region.stored is not None
+
     def forget(self, key: RegionKey) -> None:
         """The region is unknown (a read found none): nothing of it is kept."""
         with self._lock:
@@ -163,9 +171,11 @@ class TileBuffer:
             if not batch:
                 return None
             written = table._write_buffered(key, batch, stored)
-            with self._lock:
+            with self._lock:  # the tiles written leave the buffer; tiles buffered meanwhile stay
                 for state, tiles in batch.items():
-                    del region.pending[state][:len(tiles)]  # tiles buffered meanwhile stay
+                    done = {tile_key(tile) for tile in tiles}
+                    region.pending[state] = [tile for tile in region.pending.get(state, [])
+                                             if tile_key(tile) not in done]
                 region.pending = {state: tiles for state, tiles in region.pending.items() if tiles}
                 region.stored, region.known = written, None
                 region.deadline = math.inf if not region.pending else region.deadline
