@@ -157,7 +157,8 @@ class observed:
         event = OperationEvent(
             operation=self.operation, table=self.table, key=MappingProxyType(dict(record.key or {})),
             duration_ms=duration_ms, sends=record.sends, retries=MappingProxyType(record.retries),
-            read_units=sum(read for read, _ in units.values()), write_units=sum(write for _, write in units.values()),
+            read_units=float(sum(read for read, _ in units.values())),
+            write_units=float(sum(write for _, write in units.values())),
             error=exc, started_at=self._wall, units_by_table=MappingProxyType(units))
         for _, listener in _listeners:
             try:

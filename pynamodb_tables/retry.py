@@ -19,8 +19,9 @@ that runs for days keeps retrying however many faults it has met. Each failure i
 
 The cause is what an operation's event counts each resend under (``observing.RETRY_CAUSES``).
 While an operation is observed, :func:`send` also counts each request it sends and the capacity
-DynamoDB reports for it (``ConsumedCapacity``, in an answer or a failure that carries one) into
-the operation's record (``observing.tally``).
+DynamoDB reports in its answer (``ConsumedCapacity``) into the operation's record
+(``observing.tally``). DynamoDB reports no capacity with a failure: a refused write or a
+cancelled transaction is charged all the same, and not counted.
 
 A transaction's client request token stays the same while an earlier send may have landed
 (DynamoDB then answers the resend with the first outcome, without applying it again) and is
@@ -193,10 +194,6 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
             failure = classify(exc)
             if failure is None:
                 raise
-            if record is not None:
-                client_error = _client_error(exc)
-                if client_error is not None:
-                    record.consumed(client_error.response.get("ConsumedCapacity"), reads=reads)
             if failure.refused:
                 raise Refused(failure, after_unknown=after_unknown, attempts=attempt.number + 1) from exc
             if failure.landed is None:
