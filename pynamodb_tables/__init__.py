@@ -1,6 +1,7 @@
 """PynamoDB models and tables that track image jobs, their regions and tiles in DynamoDB."""
 
 from .completion import complete_region
+from .emf import emf_listener
 from .errors import (
     CompleteRegionException,
     ConfigurationError,
@@ -21,7 +22,6 @@ from .errors import (
     UpdateImageException,
     UpdateRegionException,
 )
-from .emf import emf_listener
 from .job_table import JobItem, JobTable
 from .observing import OperationEvent, subscribe
 from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process

@@ -27,8 +27,15 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from . import validation
-from .connection import (ConnectionSettings, client_of, commit, read_page, transaction, transaction_connection,
-                         update_item)
+from .connection import (
+    ConnectionSettings,
+    client_of,
+    commit,
+    read_page,
+    transaction,
+    transaction_connection,
+    update_item,
+)
 from .errors import ConfigurationError, PynamoDBTablesError
 from .observing import name_key
 from .retry import Attempt, Refused, SendError, send
