@@ -8,6 +8,7 @@ Insights), never dimensions (one metric per image would cost one metric per imag
 """
 
 import json
+import re
 import sys
 import threading
 from typing import IO, Any, Dict, Optional, Tuple
@@ -31,6 +32,19 @@ METRICS: Tuple[Tuple[str, str], ...] = (
     ("NotSent", "Count"),
     ("ServerErrors", "Count"),
 )
+
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
+
+
+def namespace_problem(namespace: object) -> Optional[str]:
+    """What makes ``namespace`` no CloudWatch namespace (``None``: it is one)."""
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace) or not namespace.strip():
+        return ("a CloudWatch namespace is 1 to 255 letters, digits, spaces or . - _ / # :, "
+                f"got {namespace!r}")
+    if namespace.startswith("AWS/"):
+        return f"namespaces starting with AWS/ are AWS's own, got {namespace!r}"
+    return None
 
 
 def metric_values(event: OperationEvent) -> Dict[str, float]:
@@ -76,8 +90,9 @@ def emf_document(event: OperationEvent, namespace: str = DEFAULT_NAMESPACE) -> D
 def emf_listener(stream: Optional[IO[str]] = None, namespace: str = DEFAULT_NAMESPACE) -> Listener:
     """A listener writing one EMF JSON line per event to ``stream`` (default: ``sys.stdout`` as it is
     when each line is written), in ``namespace``; lines from many threads never interleave."""
-    if not isinstance(namespace, str) or not 1 <= len(namespace) <= 255:
-        raise InvalidRequestError(f"emf_listener: namespace must be a string of 1 to 255 characters, got {namespace!r}")
+    problem = namespace_problem(namespace)
+    if problem is not None:
+        raise InvalidRequestError(f"emf_listener: bad namespace: {problem}")
     lock = threading.Lock()
 
     def write(event: OperationEvent) -> None:
