@@ -1,9 +1,9 @@
 """``emf_listener``: one CloudWatch Embedded Metric Format line per operation, checked against the format's
 required structure."""
 
+import functools
 import io
 import json
-import threading
 from types import MappingProxyType
 from typing import Any, Dict, List
 
@@ -18,6 +18,7 @@ from pynamodb_tables import (
     subscribe,
 )
 from pynamodb_tables.emf import METRICS, emf_document
+from tests.test_concurrency import in_threads
 
 #: The units CloudWatch takes (``MetricDatum.Unit``).
 CLOUDWATCH_UNITS = {
@@ -101,12 +102,8 @@ def test_operations_write_one_line_each_from_many_threads(backend: Any) -> None:
     unsubscribe = subscribe(emf_listener(out))
     try:
         job_table.start_image_request(JobItem("img", "job", region_count=8))
-        threads = [threading.Thread(target=region_table.start_region_request,
-                                    args=(RegionRequestItem(f"r-{n}", "img", "job"),)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads([functools.partial(region_table.start_region_request, RegionRequestItem(f"r-{n}", "img", "job"))
+                    for n in range(8)])
     finally:
         unsubscribe()
         if backend.name != "moto":

@@ -3,6 +3,7 @@ requests it sent, its resends by cause and the capacity DynamoDB reported; on Dy
 faults injected below the package (tests/faults.py)."""
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -27,7 +28,9 @@ from pynamodb_tables import (
     subscribe,
 )
 from pynamodb_tables.observing import RETRY_CAUSES, observed, tally
+from pynamodb_tables.testing import create_tables
 from tests.faults import FaultInjector, clients_of
+from tests.test_concurrency import in_threads
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -37,15 +40,12 @@ TILE = [[0, 0], [512, 512]]
 
 @pytest.fixture(scope="module")
 def tables(dynamodb_local: Any) -> Iterator[Tables]:
-    suffix = uuid.uuid4().hex[:8]
+    """Two tables for the module's tests (each test works on images of its own)."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        pair = (JobTable(f"jobs-{suffix}", host=dynamodb_local.endpoint),
-                RegionRequestTable(f"regions-{suffix}", host=dynamodb_local.endpoint))
-        for table in pair:
-            table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                            ("AWS_DEFAULT_REGION", "us-east-1")):
+            env.setenv(name, value)
+        pair = create_tables(dynamodb_local.endpoint)
         yield pair
         for table in pair:
             table.model.delete_table()
@@ -313,22 +313,21 @@ def test_eight_threads_get_their_own_events(tables: Tables) -> None:
         with lock:
             seen.setdefault(threading.get_ident(), []).append(event)
 
-    def work(region: RegionRequestItem, done: Dict[str, int]) -> None:
+    together = threading.Barrier(len(regions))  # eight threads at once, each its own
+    done: Dict[str, int] = {}  # region -> the thread that ran it
+
+    def work(region: RegionRequestItem) -> None:
+        together.wait()
         recorder = TileRecorder(tables[1], image_id, region.region_id, region=region, flush_every=2)
         for n in range(6):
             recorder.record([[512 * n, 0], [512, 512]], TileState.SUCCEEDED)
         recorder.complete(tables[0], RequestStatus.SUCCESS)
         done[region.region_id] = threading.get_ident()
 
-    done: Dict[str, int] = {}
     injector = FaultInjector("throttle", every=4).install(clients_of(*tables))
     unsubscribe = subscribe(listener)
     try:
-        threads = [threading.Thread(target=work, args=(region, done)) for region in regions]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads([functools.partial(work, region) for region in regions])
     finally:
         unsubscribe()
         injector.remove()
