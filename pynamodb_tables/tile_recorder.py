@@ -65,6 +65,8 @@ class TileRecorder:
                                       f"region {region_id!r}, got {region!r}")
         if region is not None:  # its values in the plain forms conditions are built from
             region = RegionRequestItem(**validation.region_values(region))
+        with located("TileRecorder", region_table.table_name):
+            region_table._before(self.key)  # tiles add_tile buffered for the region are written first
         self.flush_every = flush_every
         self.flush_interval = float(flush_interval)
         #: The region as last stored (after the last flush or completion), when known.
