@@ -252,7 +252,7 @@ class TestFaults:
             regions.add_tile("img", "r", tile, TileState.SUCCEEDED)
         injector = FaultInjector("server-error", every=1, operations=["UpdateItem"]).install(clients_of(jobs, regions))
         try:
-            with pytest.raises(UpdateRegionException, match="^flush on table") as raised:
+            with pytest.raises(UpdateRegionException, match=r"^flush on table") as raised:
                 regions.get_region_request("r", "img")
             assert raised.value.__cause__ is not None
         finally:

@@ -244,6 +244,44 @@ def test_an_operation_inside_another_counts_in_it(tables: Tables) -> None:
     assert (event.read_units, event.write_units) == (1.0, 1.0)
 
 
+def test_a_buffered_flush_is_an_operation_of_its_own(tables: Tables) -> None:
+    image_id, [region] = new_image(tables)  # seen stored in this process: add_tile buffers its tiles
+    buffering = RegionRequestTable(tables[1].table_name, host=tables[1].host, tile_flush_seconds=0.2)
+    seen: List[Tuple[str, OperationEvent]] = []
+    flushed = threading.Event()
+
+    def listener(event: OperationEvent) -> None:
+        seen.append((threading.current_thread().name, event))
+        if event.operation == "flush":
+            flushed.set()
+
+    unsubscribe = subscribe(listener)
+    try:
+        with faulted(tables, "throttle", "UpdateItem"):
+            buffering.add_tile(image_id, region.region_id, TILE, TileState.SUCCEEDED)
+            assert flushed.wait(30)  # the timer's flush, in the timer's thread
+    finally:
+        unsubscribe()
+    (caller, added), (timer, flush) = seen
+    assert (caller, added.operation, added.sends) == (threading.current_thread().name, "add_tile", 0)
+    assert timer == "pynamodb-tables-tile-flusher"
+    assert (flush.table, flush.key, flush.error) == (tables[1].table_name,
+                                                     {"image_id": image_id, "region_id": region.region_id}, None)
+    assert (flush.sends, flush.retries["throttled"], flush.retried, flush.write_units) == (2, 1, 1, 1.0)
+
+    # Written before a call that reads the region: counted in that call. Written on flush(): its event.
+    buffering.tile_flush_seconds = 3600.0
+    with listening() as events:
+        buffering.add_tile(image_id, region.region_id, [[512, 0], [512, 512]], TileState.SUCCEEDED)
+        buffering.get_region_request(region.region_id, image_id)
+        buffering.add_tile(image_id, region.region_id, [[1024, 0], [512, 512]], TileState.FAILED)
+        buffering.flush()
+    assert [(event.operation, event.sends, event.read_units, event.write_units) for event in events] == [
+        ("add_tile", 0, 0.0, 0.0), ("get_region_request", 2, 1.0, 1.0), ("add_tile", 0, 0.0, 0.0),
+        ("flush", 1, 0.0, 1.0)]
+    assert tables[1].get_region_request(region.region_id, image_id).failed_tiles == [[[1024, 0], [512, 512]]]
+
+
 def test_every_request_asks_for_its_capacity(tables: Tables) -> None:
     asked: List[Tuple[str, Any]] = []
 
