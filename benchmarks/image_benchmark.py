@@ -1,7 +1,7 @@
 """Whole images through the public API on AWS's DynamoDB Local: calls, capacity, latency, throughput.
 
     python -m benchmarks.image_benchmark            # every scenario (several minutes on 2 cores)
-    python -m benchmarks.image_benchmark --quick    # the 16 x 121 image only
+    python -m benchmarks.image_benchmark --quick    # the 16 x 121 image and the cost of events only
 
 It starts DynamoDB Local itself (``npm ci`` installs it; ``./dev bench`` does both) and
 prints measured figures only. Two ways of recording tiles are compared:
@@ -14,9 +14,15 @@ Every image: ``start_image_request``, per region ``start_region_request``, its t
 10th failed), ``complete_region``, then ``end_image_request`` when the job is complete.
 API calls and consumed capacity (``ReturnConsumedCapacity=TOTAL``, read and write units
 together) are metered on the package's botocore clients.
+
+The cost of observing operations (``subscribe``) is measured per call with no listener, one
+plain listener and ``emf_listener``: on a call that sends nothing and on a read from DynamoDB
+Local (figures, not targets).
 """
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import multiprocessing
@@ -38,8 +44,12 @@ from pynamodb_tables import (
     TileRecorder,
     TileState,
     complete_region,
+    emf_listener,
+    subscribe,
 )
+from pynamodb_tables.event_summary import percentile
 from pynamodb_tables.items import with_values
+from pynamodb_tables.observing import Listener, OperationEvent, observed
 from pynamodb_tables.sizing import item_size
 from pynamodb_tables.testing import DynamoDBLocal
 
@@ -200,11 +210,6 @@ def floor_of(tables: Tuple[JobTable, RegionRequestTable], image_id: str) -> Tupl
     return calls, units
 
 
-def percentile(values: List[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def print_image_report(title: str, metrics: Metrics, elapsed: float) -> Dict[str, Any]:
     calls = sum(metrics.calls.values())
     print(f"\n## {title}")
@@ -223,6 +228,72 @@ def print_image_report(title: str, metrics: Metrics, elapsed: float) -> Dict[str
             "read_capacity_per_image": metrics.read_capacity / metrics.images,
             "capacity_per_tile": metrics.capacity / metrics.tiles, "wall_s": elapsed, "latency": latency,
             "calls": dict(metrics.calls)}
+
+
+# -- the cost of events -----------------------------------------------------------------------------
+
+class CountingListener:
+    """A plain listener: counts the events it is given."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def __call__(self, event: OperationEvent) -> None:
+        self.events += 1
+
+
+@contextlib.contextmanager
+def listening(listener: Optional[Listener]) -> Iterator[None]:
+    unsubscribe = subscribe(listener) if listener is not None else None
+    try:
+        yield
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+
+
+def per_call_s(call: Callable[[], Any], calls: int) -> float:
+    """Seconds per call of ``call``: the best of three runs of ``calls`` calls."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.perf_counter() - started) / calls)
+    return best
+
+
+def observing_report(tables: Tuple[JobTable, RegionRequestTable], figures: Dict[str, Any], quick: bool) -> None:
+    """Per call, with no listener, one plain listener and ``emf_listener`` (writing to memory): a
+    ``TileRecorder.flush`` with nothing to write (an operation that sends nothing: the whole cost of its event)
+    and a ``get_region_request`` on DynamoDB Local (median of calls taken in turn, so drift hits each alike)."""
+    _, region_table = tables
+    image_id = f"observe-{uuid.uuid4().hex[:8]}"
+    region = region_table.start_region_request(RegionRequestItem(image_id=image_id, region_id="r"))
+    recorder = TileRecorder(region_table, image_id, "r", region=region)
+    listeners: Dict[str, Optional[Listener]] = {"no listener": None, "one plain listener": CountingListener(),
+                                                "emf_listener": emf_listener(io.StringIO())}
+    bare = per_call_s(lambda: observed("bench", "table").__enter__().__exit__(None, None, None), 20_000)
+    local: Dict[str, float] = {}
+    for name, listener in listeners.items():
+        with listening(listener):
+            local[name] = per_call_s(recorder.flush, 5_000 if quick else 20_000)
+    reads: Dict[str, List[float]] = {name: [] for name in listeners}
+    for _ in range(100 if quick else 500):
+        for name, listener in listeners.items():
+            with listening(listener):
+                started = time.perf_counter()
+                region_table.get_region_request("r", image_id)
+                reads[name].append(time.perf_counter() - started)
+    print("\n## the cost of events, per call (figures, not targets)")
+    print(f"an observed block with no listener: {bare * 1e6:.2f} us")
+    print(f"{'listeners':20} {'call sending nothing us':>24} {'its event us':>13} {'get_region_request p50 ms':>26}")
+    for name in listeners:
+        event_us = (local[name] - local["no listener"]) * 1e6
+        read_ms = percentile(reads[name], 0.5) * 1000
+        print(f"{name:20} {local[name] * 1e6:24.2f} {event_us:13.2f} {read_ms:26.3f}")
+        figures[f"events {name}"] = {"call_us": local[name] * 1e6, "event_us": event_us, "get_p50_ms": read_ms}
+    figures["events bare observed us"] = bare * 1e6
 
 
 #: The figures before the recorder completed regions in one transaction (issue 10), and the upstream
@@ -392,6 +463,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"{report['floor_units']:.0f} units; measured / floor: "
                   f"{report['calls_per_image'] / report['floor_calls']:.2f} calls, "
                   f"{report['capacity_per_image'] / report['floor_units']:.2f} units")
+        if not args.fleet_only:
+            observing_report(tables, figures, args.quick)
         if args.quick:
             return report_targets(figures)
 
