@@ -8,8 +8,9 @@ also a ``ValueError``; it is raised before any write.
 
 import functools
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
+from typing import Any, Callable, Iterator, Mapping, Optional, Type, TypeVar, cast
 
+from .failures import Failed
 from .observing import observed
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,18 +66,43 @@ def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
         raise
 
 
-def table_operation(method: F) -> F:
-    """A public table method: its errors name it and the table (``self.table_name``), and it is one
-    observed operation (``observing.observed``), whose event names the same."""
-    operation = method.__name__
+@contextmanager
+def failing_as(error: Type["PynamoDBTablesError"], operation: str, table: Optional[str] = None) -> Iterator[None]:
+    """The one place where a failure becomes the public error: inside, a :class:`~pynamodb_tables.
+    failures.Failed` is raised as ``error`` naming ``operation``, ``table`` and the failure's key,
+    chaining its cause; the package's own errors are named where they are not already."""
+    try:
+        with located(operation, table):
+            yield
+    except Failed as failure:
+        public = error(failure.message, operation=operation, table=table, key=failure.key, item=failure.item)
+        public.code = failure.code
+        raise public from failure.__cause__
 
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        table = getattr(self, "table_name", None)
-        with observed(operation, table), located(operation, table):
-            return method(self, *args, **kwargs)
 
-    return cast(F, wrapper)
+@contextmanager
+def operation(name: str, table: Optional[str], error: Type["PynamoDBTablesError"]) -> Iterator[None]:
+    """One public operation: observed (one event, ``observing.observed``), its failures raised as
+    ``error`` (:func:`failing_as`)."""
+    with observed(name, table), failing_as(error, name, table):
+        yield
+
+
+def table_operation(error: Type["PynamoDBTablesError"]) -> Callable[[F], F]:
+    """A public table method, one :func:`operation` named after it on ``self.table_name``, whose
+    failures are ``error``."""
+
+    def decorate(method: F) -> F:
+        name = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with operation(name, getattr(self, "table_name", None), error):
+                return method(self, *args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
 
 
 class ConfigurationError(PynamoDBTablesError, ValueError):
