@@ -172,18 +172,18 @@ class Model:
     def reconcile(self) -> Optional[type]:
         """Tile counts recounted from the lists; the job's counters already count each region by its latest
         outcome (a region restarted after an error still in region_error): nothing else changes."""
-        self.flushed()  # (it lists the image's regions)
-        if not self.started:
+        if not self.started:  # the job is read first: no region is listed, no buffer flushed
             return GetImageRequestItemException
+        self.flushed()  # (it lists the image's regions)
         for region in self.regions.values():
             region.counts = None
         return None
 
     def fail_stale(self) -> Optional[type]:
         """Every running region is stale after 0 seconds: each completed FAILED, as complete_region does."""
-        self.flushed()
-        if not self.started:
+        if not self.started:  # as reconcile: the job first
             return GetImageRequestItemException
+        self.flushed()
         for region_id, region in self.regions.items():
             if region.status == "STARTED":
                 self.complete(region_id, "FAILED")
