@@ -67,24 +67,32 @@ def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
 
 
 @contextmanager
-def failing_as(error: Type["PynamoDBTablesError"], operation: str, table: Optional[str] = None) -> Iterator[None]:
+def failing_as(error: Type["PynamoDBTablesError"], operation: Optional[str],
+               table: Optional[str] = None) -> Iterator[None]:
     """The one place where a failure becomes the public error: inside, a :class:`~pynamodb_tables.
-    failures.Failed` is raised as ``error`` naming ``operation``, ``table`` and the failure's key,
-    chaining its cause; the package's own errors are named where they are not already."""
+    failures.Failed` is raised as ``error`` naming ``operation``, the table (the failure's, else
+    ``table``) and the failure's key, chaining its cause; the package's own errors are named where
+    they are not already. ``operation`` ``None``: the enclosing operation's (a step of it whose
+    failures are ``error`` rather than the operation's own class)."""
     try:
-        with located(operation, table):
+        if operation is None:
             yield
+        else:
+            with located(operation, table):
+                yield
     except Failed as failure:
-        public = error(failure.message, operation=operation, table=table, key=failure.key, item=failure.item)
+        public = error(failure.message, operation=operation, table=failure.table or table, key=failure.key,
+                       item=failure.item)
         public.code = failure.code
         raise public from failure.__cause__
 
 
 @contextmanager
-def operation(name: str, table: Optional[str], error: Type["PynamoDBTablesError"]) -> Iterator[None]:
-    """One public operation: observed (one event, ``observing.observed``), its failures raised as
-    ``error`` (:func:`failing_as`)."""
-    with observed(name, table), failing_as(error, name, table):
+def operation(name: str, table: Optional[str], error: Type["PynamoDBTablesError"],
+              key: Optional[Mapping[str, str]] = None) -> Iterator[None]:
+    """One public operation: observed (one event, ``observing.observed``, on ``key`` if given, else on
+    the first key it names), its failures raised as ``error`` (:func:`failing_as`)."""
+    with observed(name, table, key), failing_as(error, name, table):
         yield
 
 

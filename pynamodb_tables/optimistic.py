@@ -9,7 +9,7 @@ errors (the region already succeeded, the job ended...) when the item it is give
 """
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Mapping, Optional, TypeVar
 
 from .failures import ConditionNotMet, Failed
 from .retry import CONTENTION_ATTEMPTS, backoff
@@ -35,7 +35,8 @@ class Seen(Generic[M]):
 
 
 def settle(step: Callable[[Seen[M]], T], seen: Optional[Seen[M]] = None, *, gave_up: str,
-           same_decision: Optional[Callable[[Any, Any], bool]] = None, retry: bool = True) -> T:
+           key: Optional[Mapping[str, Any]] = None, same_decision: Optional[Callable[[Any, Any], bool]] = None,
+           retry: bool = True) -> T:
     """Take ``step`` until its write lands; on a refusal, again on the item the refusal returned.
 
     ``same_decision(before, after)``: whether a refusal left the decision standing (counted in
@@ -56,4 +57,4 @@ def settle(step: Callable[[Seen[M]], T], seen: Optional[Seen[M]] = None, *, gave
                         seen.after_unknown or refused.after_unknown, refused.__cause__)
             if attempt:  # (the first refusal carries the item as it is now: decided again at once)
                 backoff(attempt - 1)
-    raise Failed(f"{gave_up}: it kept changing ({CONTENTION_ATTEMPTS} writes refused)") from seen.cause
+    raise Failed(f"{gave_up}: it kept changing ({CONTENTION_ATTEMPTS} writes refused)", key=key) from seen.cause

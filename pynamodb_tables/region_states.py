@@ -36,8 +36,8 @@ from pynamodb.expressions.condition import Condition
 from . import clock, validation
 from .attributes import TileListAttribute
 from .errors import InvalidRegionRequestException
-from .items import still
-from .models import RegionRequestItem
+from .items import absent, still
+from .models import JobItem, RegionRequestItem
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
 from .tiles import has_length_of, is_empty
 
@@ -50,6 +50,16 @@ LIFECYCLE_ATTRIBUTES = ("region_status", "region_retry_count", "start_time", "en
 ONLY_STATE_CHANGES_WRITE = ("region_retry_count", "start_time", "end_time", "expire_time")
 
 
+#: Refusals by another worker's writes to the same running attempt after which a state change stops
+#: pinning the whole region (a start, a completion) and a tile write stops pinning its lists.
+EXACT_ATTEMPTS = 3
+
+
+def is_outcome(status: Any) -> bool:
+    """Whether ``status`` (a status's stored value) is an outcome: ``SUCCESS``, ``PARTIAL`` or ``FAILED``."""
+    return status in TERMINAL_VALUES
+
+
 def is_running() -> Condition:
     """The stored region has a status and it is not an outcome."""
     return RegionRequestItem.region_status.is_in(*sorted(NON_TERMINAL_VALUES))
@@ -57,7 +67,7 @@ def is_running() -> Condition:
 
 def was_worked_on(stored: RegionRequestItem) -> bool:
     """Whether a start of ``stored`` is a retry: it has an outcome or any tile."""
-    return stored.region_status in TERMINAL_VALUES or bool(stored.succeeded_tiles) or bool(stored.failed_tiles)
+    return is_outcome(stored.region_status) or bool(stored.succeeded_tiles) or bool(stored.failed_tiles)
 
 
 def unchanged(stored: RegionRequestItem, overwritten: Iterable[str] = ()) -> Condition:
@@ -169,3 +179,41 @@ def terminal_status(region_status: Any) -> RequestStatus:
         raise InvalidRegionRequestException(
             f"region_status {status.value} is not an outcome; expected SUCCESS, PARTIAL or FAILED")
     return status
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+def job_exists() -> Condition:
+    """The job item exists."""
+    return JobItem.image_id.exists()
+
+
+def job_is_new() -> Condition:
+    """No job item exists yet (a start)."""
+    return JobItem.image_id.does_not_exist()
+
+
+def job_counts_as(stored: JobItem) -> Condition:
+    """The job's counters are still as ``stored`` holds them."""
+    return cast(Condition, still(JobItem.region_success, stored.region_success)
+                & still(JobItem.region_error, stored.region_error))
+
+
+def job_is_running() -> Condition:
+    """The job has not ended (an ended job keeps its ``end_time`` and duration)."""
+    return absent(JobItem.end_time)
+
+
+def job_can_end(stored: JobItem) -> Condition:
+    """An end decided on ``stored``: the job has not ended and its counters are as read, so that the
+    job the end leaves is ``stored`` with the values it sets."""
+    return cast(Condition, job_exists() & job_is_running() & job_counts_as(stored))
+
+
+def job_can_count(gives_back_error: bool) -> Condition:
+    """A completion's count: the job exists and, where the completion moves an earlier error outcome
+    of the region to ``SUCCESS`` (``gives_back_error``), holds that error count."""
+    condition = job_exists()
+    if gives_back_error:
+        condition &= JobItem.region_error >= 1
+    return condition

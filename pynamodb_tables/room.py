@@ -25,7 +25,7 @@ from pynamodb.models import Model
 from .attributes import TileListAttribute
 from .errors import PynamoDBTablesError, RegionFullError
 from .failures import Failed
-from .items import absent
+from .items import absent, with_values
 from .models import RegionRequestItem
 from .sizing import ITEM_BUDGET, ITEM_LIMIT, MAX_NUMBER_BYTES, MAX_TILE_BYTES, SMALL_TEXT, appended_size, item_size
 from .status import RequestStatus
@@ -92,7 +92,7 @@ def require_room(after: Model, key: Mapping[str, Any], *, before: Optional[Model
     if problem is None:
         return
     what = "its tile lists are full" if error is RegionFullError else "no room for these values"
-    item = type(after)(**after.attribute_values)
+    item = with_values(after, {})
     if error is not None:
         raise error(f"{what}: {problem}", key=key, item=item)
     raise Failed(f"{what}: {problem}", key=key, item=item)

@@ -16,7 +16,21 @@ failures.Failed` for the operation to raise as its public error:
 
 import functools
 import logging
-from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    cast,
+)
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -27,6 +41,9 @@ from .connection import ConnectionSettings, client_of, read_page, transaction_co
 from .failures import ConditionNotMet, Failed
 from .observing import name_key
 from .retry import Attempt, Refused, SendError, send
+
+if TYPE_CHECKING:
+    from .base_table import BoundTable
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -103,7 +120,8 @@ class Store(Generic[M]):
             landed = "written, but " if written else ""
             where = dict(key) if key else {name: next(iter(raw.get(name, {}).values()), None)
                                            for name in self.key_names}
-            raise Failed(f"{landed}the stored item cannot be read: {type(exc).__name__}: {exc}", key=where) from exc
+            raise Failed(f"{landed}the stored item cannot be read: {type(exc).__name__}: {exc}", key=where,
+                         table=self.table_name) from exc
 
     def send(self, request: Callable[[Attempt], T], *, key: Mapping[str, Any],
              settings: Optional[ConnectionSettings] = None, reads: bool = False) -> T:
@@ -116,7 +134,7 @@ class Store(Generic[M]):
         except Refused:
             raise
         except SendError as exc:
-            raise Failed(describe(exc), key=key, code=exc.failure.code) from exc.__cause__
+            raise Failed(describe(exc), key=key, code=exc.failure.code, table=self.table_name) from exc.__cause__
 
     def read(self, key: Mapping[str, str]) -> Optional[M]:
         """The stored item (strongly consistent read), or ``None`` when there is none."""
@@ -129,8 +147,12 @@ class Store(Generic[M]):
         """The stored item, which must exist (else a failure: unknown, chaining ``cause``)."""
         stored = self.read(key)
         if stored is None:
-            raise Failed(self.missing, key=key) from cause
+            raise self.unknown(key) from cause
         return stored
+
+    def unknown(self, key: Mapping[str, str]) -> Failed:
+        """The failure of an operation on ``key``, which has no item (raise it ``from`` the cause)."""
+        return Failed(self.missing, key=key, table=self.table_name)
 
     def query(self, key: Mapping[str, str]) -> List[M]:
         """Every item under ``key``'s hash key, all pages, strongly consistent."""
@@ -165,6 +187,6 @@ class Store(Generic[M]):
         return cast(M, self.loaded(answer.get("Attributes"), key=key, written=True))
 
 
-def store_of(table: Any) -> "Store[Any]":
-    """The store of a table object (for the package's own modules: transactions, repairs, the script)."""
-    return cast("Store[Any]", table._store)
+def store_of(table: "BoundTable[M]") -> "Store[M]":
+    """The store of a table object (for the package's own modules: completions, repairs, the script)."""
+    return table._store

@@ -24,8 +24,16 @@ from .optimistic import Seen, settle
 from .region_states import EXACT_ATTEMPTS, unchanged
 from .room import has_room_for, require_room, room_since, tile_bytes
 from .store import Store
-from .tiles import MAX_TILES_PER_WRITE, Batch, append_actions, batch_size, first_tiles, new_tiles, none_recorded, \
-    unique_tiles
+from .tiles import (
+    MAX_TILES_PER_WRITE,
+    Batch,
+    append_actions,
+    batch_size,
+    first_tiles,
+    new_tiles,
+    none_recorded,
+    unique_tiles,
+)
 
 #: Most tiles a write that checks each tile in its condition takes beside a room proof from a known state.
 LOOSE_TILES_PER_WRITE = 100
@@ -64,7 +72,7 @@ def record(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch, *
                     # A list or count another writer stored as NULL: appended to from the item as stored.
             seen = seen.read(store.existing(key))
         elif stored is None:
-            raise Failed(store.missing, key=key) from seen.cause
+            raise store.unknown(key) from seen.cause
         assert seen.item is not None
         stored = seen.item
         new = new_tiles(stored, batch)
@@ -80,7 +88,7 @@ def record(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch, *
             new = new_tiles(stored, new)
         return stored
 
-    return settle(step, Seen(region), gave_up="tiles not recorded")
+    return settle(step, Seen(region), gave_up="tiles not recorded", key=key)
 
 
 def _append(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch,

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from botocore.exceptions import ClientError
 
 from ..base_table import BoundTable
+from ..store import store_of
 from .definition import PROVISIONED, Key, model_keys, model_ttl_attribute
 from .errors import error_code
 from .reads import ReadCost, client_of, pages
@@ -131,7 +132,8 @@ def read_tags(report: TableReport, client: Any) -> None:
 
 def count_items(table: BoundTable[Any]) -> int:
     """Items in the table, counted by a scan of their keys (every page)."""
-    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), attributes=list(table.key_names)))
+    keys = list(store_of(table).key_names)
+    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), attributes=keys))
 
 
 def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approximate: bool = False) -> TableReport:

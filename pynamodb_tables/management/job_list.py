@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException
+from ..errors import GetImageRequestItemException, failing_as
 from ..job_table import JobItem
 from ..repair.staleness import is_stale
+from ..store import store_of
 from .job_status import job_summary
 from .reads import ReadCost, pages, query_hash_key
 from .settings import Tables
@@ -71,7 +72,8 @@ def list_jobs(tables: Tables, state: Optional[str], stale_after_s: float,
     for page in pages(tables.job, "scan", scan):
         for raw in page.get("Items", []):
             key = {"image_id": raw.get("image_id", {}).get("S")}
-            job = tables.job.loaded(raw, operation="list-jobs", key=key, error=GetImageRequestItemException)
+            with failing_as(GetImageRequestItemException, "list-jobs", tables.job.table_name):
+                job = store_of(tables.job).loaded(raw, key=key)
             if job is not None:
                 jobs.append(job)
         progress("jobs", len(jobs), None, scan)

@@ -8,10 +8,11 @@ again on its own instead of restarting the scan.
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator
 
-from ..base_table import BoundTable, describe
+from ..base_table import BoundTable
 from ..connection import read_page
 from ..repair.job_scan import paginate
 from ..retry import SendError, send
+from ..store import describe, store_of
 from .errors import CommandError
 
 
@@ -37,7 +38,7 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
     (``connection.read_page``'s parameters)."""
     what = f"{operation} on table {table.table_name!r}"
     if parameters.get("hash_key") is not None:
-        what += f" for {table.key_names[0]}={parameters['hash_key']!r}"
+        what += f" for {store_of(table).key_names[0]}={parameters['hash_key']!r}"
     try:
         answer = send(lambda _: read_page(table.model, operation, **parameters),
                       retries=table.settings.max_retry_attempts, what=what, reads=True)
