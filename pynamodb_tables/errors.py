@@ -10,7 +10,7 @@ import functools
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Optional, Type, TypeVar, cast
 
-from .failures import Failed
+from . import failures
 from .observing import observed
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,7 +80,7 @@ def failing_as(error: Type["PynamoDBTablesError"], operation: Optional[str],
         else:
             with located(operation, table):
                 yield
-    except Failed as failure:
+    except failures.Failed as failure:
         public = error(failure.message, operation=operation, table=failure.table or table, key=failure.key,
                        item=failure.item)
         public.code = failure.code
