@@ -16,9 +16,9 @@ from .failures import Failed, TransactionRefused
 from .items import set_actions, with_values
 from .models import JobItem, RegionRequestItem
 from .optimistic import Seen, settle
-from .region_states import EXACT_ATTEMPTS, completion, is_outcome, job_can_count, same_decision
+from .region_states import EXACT_ATTEMPTS, completion, is_outcome, is_running_status, job_can_count, same_decision
 from .room import room_problem, tile_bytes
-from .status import NON_TERMINAL_VALUES, RequestStatus
+from .status import RequestStatus
 from .store import Store, store_of
 from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
 from .transactions import Write, transact
@@ -120,7 +120,7 @@ def _record(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch,
 
 def is_running_copy(item: Optional[RegionRequestItem]) -> bool:
     """Whether ``item`` carries a stored region's running state (status and start time)."""
-    return item is not None and item.start_time is not None and item.region_status in NON_TERMINAL_VALUES
+    return item is not None and item.start_time is not None and is_running_status(item.region_status)
 
 
 def with_tiles(region: RegionRequestItem, values: Mapping[str, object], batch: Batch) -> RegionRequestItem:

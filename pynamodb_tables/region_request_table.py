@@ -33,6 +33,7 @@ from .region_states import (
     is_outcome,
     is_running,
     is_this_new_start,
+    region_exists,
     same_decision,
     start,
     terminal_status,
@@ -184,7 +185,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         key = self._store.key(given["image_id"], given["region_id"])
         values = settable(given, exclude=(*self._key_names, *TILE_ATTRIBUTES, *ONLY_STATE_CHANGES_WRITE))
         values["last_updated_time"] = clock.now_ms()
-        condition = RegionRequestItem.region_id.exists()
+        condition = region_exists()
         if "region_status" in values:  # (already a valid status's name)
             if is_outcome(values["region_status"]):
                 raise InvalidRegionRequestException(

@@ -60,6 +60,17 @@ def is_outcome(status: Any) -> bool:
     return status in TERMINAL_VALUES
 
 
+def is_running_status(status: Any) -> bool:
+    """Whether ``status`` (a status's stored value) is a running one: ``STARTED`` or ``IN_PROGRESS``
+    (``None``, no status, is neither running nor an outcome)."""
+    return status in NON_TERMINAL_VALUES
+
+
+def region_exists() -> Condition:
+    """The region item exists."""
+    return RegionRequestItem.region_id.exists()
+
+
 def is_running() -> Condition:
     """The stored region has a status and it is not an outcome."""
     return RegionRequestItem.region_status.is_in(*sorted(NON_TERMINAL_VALUES))
@@ -77,7 +88,7 @@ def unchanged(stored: RegionRequestItem, overwritten: Iterable[str] = ()) -> Con
     this condition leaves ``stored`` with the values it sets. ``stored`` holds normalised values
     (as loaded, or built from ``validation.region_values``)."""
     skip = set(overwritten)
-    conditions: List[Condition] = [RegionRequestItem.region_id.exists()]
+    conditions: List[Condition] = [region_exists()]
     for name, attribute in RegionRequestItem.get_attributes().items():
         if name in skip or attribute.is_hash_key or attribute.is_range_key:
             continue
@@ -136,15 +147,20 @@ def start(stored: Optional[RegionRequestItem], values: Dict[str, Any], now: int,
         for name, empty in _EMPTY.items():
             if getattr(stored, name) is None:
                 fresh.setdefault(name, empty)
-    if exact:
-        return fresh, unchanged(stored, values)
+    return fresh, (unchanged(stored, values) if exact else start_decision_holds(stored))
+
+
+def start_decision_holds(stored: RegionRequestItem) -> Condition:
+    """A start decided on ``stored`` is still right: same status, start, end and retry count, and no
+    tile yet if it had none. Weaker than :func:`unchanged`: tiles and other attributes may have been
+    written since."""
     item = RegionRequestItem
-    condition = (item.region_id.exists() & still(item.region_status, stored.region_status)
+    condition = (region_exists() & still(item.region_status, stored.region_status)
                  & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
                  & still(item.region_retry_count, stored.region_retry_count))
-    if not worked_on:
+    if not was_worked_on(stored):
         condition &= is_empty(item.succeeded_tiles) & is_empty(item.failed_tiles)
-    return fresh, condition
+    return cast(Condition, condition)
 
 
 def same_decision(before: RegionRequestItem, after: RegionRequestItem) -> bool:

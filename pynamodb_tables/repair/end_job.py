@@ -12,7 +12,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 from ..errors import EndImageException
 from ..job_table import JobTable
 from ..region_request_table import RegionRequestTable
-from ..status import TERMINAL_VALUES
+from ..region_states import is_outcome
 from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import read_job
@@ -44,7 +44,7 @@ class EndedJob:
 
 def unfinished(region_count: Any, statuses: Sequence[Tuple[str, Optional[str]]]) -> Tuple[List[str], int]:
     """The regions without an outcome, and how many of ``region_count`` have no item at all."""
-    running = sorted(region_id for region_id, status in statuses if status not in TERMINAL_VALUES)
+    running = sorted(region_id for region_id, status in statuses if not is_outcome(status))
     never_recorded = max(0, int(region_count) - len(statuses)) if region_count is not None else 0
     return running, never_recorded
 

@@ -19,7 +19,8 @@ from ..finishing import finish
 from ..job_table import JobTable
 from ..models import RegionRequestItem
 from ..region_request_table import RegionRequestTable
-from ..status import NON_TERMINAL_VALUES, RequestStatus
+from ..region_states import is_running_status
+from ..status import RequestStatus
 from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job
@@ -56,7 +57,7 @@ class StaleSweep:
 
 def can_fail(region: RegionRequestItem, now_ms: int, older_than_s: float) -> bool:
     """A stale region with a running status and start time: one a worker started and stopped writing."""
-    return (region.region_status in NON_TERMINAL_VALUES and region.start_time is not None
+    return (is_running_status(region.region_status) and region.start_time is not None
             and is_stale(region.region_status, region.start_time, region.last_updated_time, now_ms, older_than_s))
 
 

@@ -41,8 +41,8 @@ from ..job_table import JobItem, JobTable
 from ..models import RegionRequestItem
 from ..optimistic import Seen, settle
 from ..region_request_table import RegionRequestTable
-from ..region_states import job_counts_as, job_exists, unchanged
-from ..status import NON_TERMINAL_VALUES, RequestStatus
+from ..region_states import is_running_status, job_counts_as, job_exists, unchanged
+from ..status import RequestStatus
 from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job
@@ -90,7 +90,7 @@ def counted_as(region: RegionRequestItem) -> Optional[str]:
         return SUCCESS
     if status in (RequestStatus.PARTIAL.value, RequestStatus.FAILED.value):
         return ERROR
-    if status in NON_TERMINAL_VALUES and region.end_time is not None:
+    if is_running_status(status) and region.end_time is not None:
         return ERROR
     return None
 
