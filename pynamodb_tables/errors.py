@@ -35,7 +35,7 @@ class PynamoDBTablesError(Exception):
         self.item = item
         #: DynamoDB's error code (or the transport error's name) when a request failed.
         self.code: Optional[str] = None
-        super().__init__(self._describe())
+        super().__init__(self._located_message())
 
     def locate(self, operation: str, table: Optional[str], key: Optional[Mapping[str, Any]] = None) -> None:
         """Fill in the operation, table and key where the raiser did not know them."""
@@ -43,9 +43,9 @@ class PynamoDBTablesError(Exception):
         self.table = self.table or table
         if self.key is None and key is not None:
             self.key = dict(key)
-        self.args = (self._describe(),)
+        self.args = (self._located_message(),)
 
-    def _describe(self) -> str:
+    def _located_message(self) -> str:
         where = []
         if self.operation:
             where.append(self.operation)

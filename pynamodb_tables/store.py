@@ -61,14 +61,6 @@ def bound_model(
     return cast(Type[M], type(base.__name__, (base,), namespace))
 
 
-def describe(exc: SendError) -> str:
-    """One line for a request that failed: DynamoDB's code and message, and how often it was sent."""
-    failure = exc.failure
-    if failure.retry:  # kept failing until the retries ran out
-        return f"DynamoDB did not answer: {failure.describe()} (sent {exc.attempts} times)"
-    return f"DynamoDB {failure.describe()}"
-
-
 class Store(Generic[M]):
     """One table's model, keys and requests."""
 
@@ -134,7 +126,7 @@ class Store(Generic[M]):
         except Refused:
             raise
         except SendError as exc:
-            raise Failed(describe(exc), key=key, code=exc.failure.code, table=self.table_name) from exc.__cause__
+            raise Failed(exc.explained(), key=key, code=exc.failure.code, table=self.table_name) from exc.__cause__
 
     def read(self, key: Mapping[str, str]) -> Optional[M]:
         """The stored item (strongly consistent read), or ``None`` when there is none."""

@@ -18,8 +18,8 @@ from ..base_table import BoundTable
 from ..store import store_of
 from .definition import PROVISIONED, Key, model_keys, model_ttl_attribute
 from .errors import error_code
-from .reads import ReadCost, client_of, pages
-from .settings import Tables
+from .reads import ReadCost, pages, table_client
+from .settings import TablePair
 
 TTL_ON = ("ENABLED", "ENABLING")
 UNSUPPORTED = "UnknownOperationException"  # DynamoDB Local's answer to what it does not implement
@@ -138,7 +138,7 @@ def count_items(table: BoundTable[Any]) -> int:
 
 def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approximate: bool = False) -> TableReport:
     """What DynamoDB holds for ``table``; ``details`` adds PITR, tags and the item count."""
-    client, name = client_of(table), table.table_name
+    client, name = table_client(table), table.table_name
     report = TableReport(role, name, model_keys(table), model_ttl_attribute(table))
     description = table_description(client, name)
     if description is None:
@@ -164,5 +164,5 @@ def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approxi
     return report
 
 
-def inspect_both(tables: Tables, **options: bool) -> List[TableReport]:
+def inspect_both(tables: TablePair, **options: bool) -> List[TableReport]:
     return [inspect(role, table, **options) for role, table in tables.roles()]

@@ -24,7 +24,7 @@ from ..region_request_table import RegionRequestItem
 from ..repair.staleness import is_stale
 from ..store import store_of
 from .errors import CommandError
-from .settings import Tables
+from .settings import TablePair
 
 DEFAULT_STALE_AFTER_S = 300.0
 JOB_STATES = ("running", "complete", "ended")
@@ -70,7 +70,7 @@ def region_summary(region: RegionRequestItem, now_ms: int, stale_after_s: float)
             "stale": is_stale(region.region_status, whole(region.start_time), updated, now_ms, stale_after_s)}
 
 
-def snapshot(tables: Tables, image_id: str, stale_after_s: float) -> Dict[str, Any]:
+def snapshot(tables: TablePair, image_id: str, stale_after_s: float) -> Dict[str, Any]:
     """The job and its regions as ``status --json`` prints them."""
     job = read_job(tables.job, image_id)
     regions = tables.region.list_regions(image_id)

@@ -12,7 +12,7 @@ from ..base_table import BoundTable
 from ..connection import read_page
 from ..repair.job_scan import paginate
 from ..retry import SendError, send
-from ..store import describe, store_of
+from ..store import store_of
 from .errors import CommandError
 
 
@@ -28,7 +28,7 @@ class ReadCost:
         self.units += float(answer.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
 
 
-def client_of(table: BoundTable[Any]) -> Any:
+def table_client(table: BoundTable[Any]) -> Any:
     """The botocore DynamoDB client of ``table`` (its endpoint, region and timeouts)."""
     return table.clients()[0]
 
@@ -43,7 +43,7 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
         answer = send(lambda _: read_page(table.model, operation, **parameters),
                       retries=table.settings.max_retry_attempts, what=what, reads=True)
     except SendError as exc:
-        raise CommandError(f"{what}: {describe(exc)}") from exc
+        raise CommandError(f"{what}: {exc.explained()}") from exc
     cost.count(answer)
     return answer
 

@@ -59,7 +59,7 @@ STATUS_STYLES = {"SUCCESS": "ok", "PARTIAL": "warn", "FAILED": "error"}
 
 # --- plain text ---------------------------------------------------------------------------------
 
-def plain(view: View) -> str:
+def plain_text(view: View) -> str:
     """The view as plain text: one block after the other."""
     return "\n".join(plain_block(block) for block in view)
 

@@ -33,7 +33,7 @@ class Outage:
     error: str
     next_poll_s: float
 
-    def describe(self) -> str:
+    def notice(self) -> str:
         return (f"DynamoDB not answering since {format_ms(self.since_ms)} ({self.failed_polls} failed "
                 f"poll{'s' if self.failed_polls > 1 else ''}): {self.error}; polling again in "
                 f"{self.next_poll_s:g}s (Ctrl-C to stop)")
