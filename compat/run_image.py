@@ -497,7 +497,7 @@ def run_mixed(workdir: Path, names: Dict[str, str], endpoint: str) -> Dict[str, 
     """The image on a fleet being moved over, then ``reconcile``.
 
     Old workers (the model runner on its own database modules) start the job, queue the regions, process the
-    first region and the next two queued ones; an old worker dies mid-region (it had recorded half the tiles
+    first region and the next two queued ones; an old worker dies mid-region (it had recorded two tiles
     of the next one: its message is delivered again); new workers (the model runner on this package, same
     tables) take every message left; then the failed region's message, delivered again, reaches an old worker,
     whose bare counter counts it a second time. What drifted is repaired by ``pynamodb-tables reconcile``.
