@@ -5,9 +5,10 @@ afterwards in the process (the model runner's boto3 resources, PynamoDB's client
 clients) gets two event hooks:
 
 - ``before-parameter-build``: adds ``ReturnConsumedCapacity=TOTAL`` to every request that takes it (DynamoDB
-  Local then answers with the units consumed, as DynamoDB does) and notes which metered tables it names;
-- ``after-call``: counts the call by operation when it named a metered table, and adds the units the answer
-  reports for those tables (a refused conditional write is counted too: it is a request).
+  Local then answers with the units consumed, as DynamoDB does) and notes whether it names a metered table;
+- ``after-call``: counts the call by operation when it did, and adds the units its answer reports, as read or
+  write units by operation (the package's own ``repair.capacity``, which meters a repair's requests the same
+  way on its own tables' clients). A refused conditional write is counted too: it is a request.
 
 Only calls made while ``meter.active`` is true are counted: the harness turns it on for the model runner's
 work and off for its own reads of the tables.
@@ -15,13 +16,13 @@ work and off for its own reads of the tables.
 
 import threading
 from collections import Counter
-from typing import Any, Dict, FrozenSet, Iterable, List
+from typing import Any, Dict, FrozenSet, Iterable
 
 import botocore.session
 
-#: DynamoDB operations that read (their units are read units; every other operation's are write units).
-READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
-_TABLES = "compat_meter_tables"
+from pynamodb_tables.repair.capacity import KINDS, Capacity
+
+_METERED = "compat_meter_metered"
 
 
 def tables_named(params: Dict[str, Any]) -> FrozenSet[str]:
@@ -39,14 +40,13 @@ def tables_named(params: Dict[str, Any]) -> FrozenSet[str]:
 
 class Meter:
     """Calls per operation and units consumed on ``tables``, from every DynamoDB client made after
-    :meth:`install`."""
+    :meth:`install`, on every thread."""
 
     def __init__(self, tables: Iterable[str]) -> None:
         self.tables = frozenset(tables)
         self.active = False
         self.calls: "Counter[str]" = Counter()
-        self.read_units = 0.0
-        self.write_units = 0.0
+        self.capacity = Capacity()
         self._lock = threading.Lock()
 
     def install(self) -> "Meter":
@@ -65,35 +65,21 @@ class Meter:
 
     def _before_parameter_build(self, params: Dict[str, Any], model: Any, context: Dict[str, Any],
                                 **_: Any) -> None:
-        if "ReturnConsumedCapacity" in model.input_shape.members and \
-                params.get("ReturnConsumedCapacity") in (None, "NONE"):
-            params["ReturnConsumedCapacity"] = "TOTAL"
-        context[_TABLES] = tables_named(params) & self.tables
+        if model.name in KINDS:
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        context[_METERED] = bool(tables_named(params) & self.tables)
 
     def _after_call(self, parsed: Dict[str, Any], model: Any, context: Dict[str, Any], **_: Any) -> None:
-        metered = context.get(_TABLES)
-        if not self.active or not metered:
+        if not self.active or not context.get(_METERED):
             return
-        consumed = parsed.get("ConsumedCapacity") or []
-        entries: List[Dict[str, Any]] = consumed if isinstance(consumed, list) else [consumed]
-        read = write = 0.0
-        for entry in entries:
-            if entry.get("TableName") not in metered:
-                continue
-            if "ReadCapacityUnits" in entry or "WriteCapacityUnits" in entry:
-                read += float(entry.get("ReadCapacityUnits", 0.0))
-                write += float(entry.get("WriteCapacityUnits", 0.0))
-            elif model.name in READS:
-                read += float(entry.get("CapacityUnits", 0.0))
-            else:
-                write += float(entry.get("CapacityUnits", 0.0))
         with self._lock:
             self.calls[model.name] += 1
-            self.read_units += read
-            self.write_units += write
+            if model.name in KINDS:
+                self.capacity.add(KINDS[model.name], parsed.get("ConsumedCapacity"))
 
     def figures(self) -> Dict[str, Any]:
         """What was counted: calls by operation, their total, read and write units."""
         with self._lock:
             return {"calls": dict(sorted(self.calls.items())), "total_calls": sum(self.calls.values()),
-                    "read_units": round(self.read_units, 1), "write_units": round(self.write_units, 1)}
+                    "read_units": round(self.capacity.read_units, 1),
+                    "write_units": round(self.capacity.write_units, 1)}
