@@ -24,7 +24,6 @@ for a region that succeeded and once for the partial one, recording what the tab
 
 import argparse
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -379,22 +378,13 @@ def record_sends(runner: Any) -> List[Dict[str, Any]]:
     return sent
 
 
-def buffer_in_core() -> bool:
-    """True when this package's ``RegionRequestTable`` takes ``tile_flush_seconds`` (the buffered tile writes of
-    issue 15): until it does, ``DDB_TILE_FLUSH_SECONDS`` changes nothing."""
-    import pynamodb_tables
-
-    return "tile_flush_seconds" in inspect.signature(pynamodb_tables.RegionRequestTable.__init__).parameters
-
-
 def run(tables: str, workdir: Path, names: Dict[str, str], endpoint: str) -> Dict[str, Any]:
     """The image, then scenario 2, on the given tables; returns what the tables and notifications hold, and the
     job and region tables' requests during the image."""
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
     meter = Meter([names["JOB_TABLE"], names["REGION_REQUEST_TABLE"]]).install()
-    result: Dict[str, Any] = {"tables": tables, "tile_flush_seconds": os.environ.get(FLUSH_ENV),
-                              "buffer_in_core": buffer_in_core()}
+    result: Dict[str, Any] = {"tables": tables, "tile_flush_seconds": os.environ.get(FLUSH_ENV)}
     with aws_but_dynamodb(endpoint), FakeModel() as model:
         env = create_aws(tables, names)
         os.environ.update(env)

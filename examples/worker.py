@@ -1,5 +1,7 @@
 """A worker's calls for one image, against an embedded DynamoDB (DynamoDB Local where Java and its jar
-are found, else moto's server): a whole image with the README's worker calls.
+are found, else moto's server): a whole image with the README's worker calls, then a table of those
+calls built from the package's events (``subscribe``): per operation, calls, latency, requests sent,
+resends by cause and capacity units.
 
 Run it with ``./dev example``. With ``AWS_ENDPOINT_URL_DYNAMODB`` set it uses that endpoint
 instead, creating the tables if they are missing.
@@ -18,8 +20,11 @@ from pynamodb_tables import (
     RequestStatus,
     TileRecorder,
     TileState,
+    subscribe,
     tiles_to_process,
 )
+from pynamodb_tables.event_summary import EventSummary
+from pynamodb_tables.management.render import operations_view, plain
 from pynamodb_tables.testing import create_tables, embedded_dynamodb
 
 
@@ -75,9 +80,15 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with endpoint() as host:
         job_table, region_table = create_tables(host, "example-jobs", "example-regions")
-        job = run_image(job_table, region_table, image_id=f"image-{random.randrange(10**6)}")
+        summary = EventSummary()
+        unsubscribe = subscribe(summary)  # one event per call of the package, summed per operation
+        try:
+            job = run_image(job_table, region_table, image_id=f"image-{random.randrange(10**6)}")
+        finally:
+            unsubscribe()
         print(f"job {job.image_id}: success={job.region_success} error={job.region_error} "
               f"count={job.region_count} ended={job.end_time is not None} duration={job.processing_duration}s")
+        print("\n" + plain(operations_view(summary.figures())))
 
 
 if __name__ == "__main__":

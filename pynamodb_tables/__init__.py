@@ -1,6 +1,7 @@
 """PynamoDB models and tables that track image jobs, their regions and tiles in DynamoDB."""
 
 from .completion import complete_region
+from .emf import emf_listener
 from .errors import (
     CompleteRegionException,
     ConfigurationError,
@@ -22,6 +23,7 @@ from .errors import (
     UpdateRegionException,
 )
 from .job_table import JobItem, JobTable
+from .observing import OperationEvent, subscribe
 from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process
 from .status import RequestStatus, TileState
 from .tile_recorder import TileRecorder
@@ -42,6 +44,7 @@ __all__ = [
     "IsImageCompleteException",
     "JobItem",
     "JobTable",
+    "OperationEvent",
     "PynamoDBTablesError",
     "RegionAlreadyCompleteError",
     "RegionFullError",
@@ -55,5 +58,7 @@ __all__ = [
     "UpdateImageException",
     "UpdateRegionException",
     "complete_region",
+    "emf_listener",
+    "subscribe",
     "tiles_to_process",
 ]

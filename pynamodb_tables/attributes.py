@@ -29,10 +29,21 @@ class BoxAttribute(ListAttribute[Pair]):
 
 
 class TileListAttribute(ListAttribute[Box]):
-    """A list of tiles, each a :class:`BoxAttribute`."""
+    """A list of tiles, each a :class:`BoxAttribute`.
+
+    A region returns its whole lists with every write, so they are read straight from the wire
+    form where it holds what the package writes (four integers a tile), and through PynamoDB's
+    typed attributes otherwise (another writer's forms): the same values, at a fraction of the CPU.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(of=BoxAttribute, **kwargs)  # type: ignore[arg-type]
+
+    def deserialize(self, values: Any) -> Any:
+        try:  # (a number DynamoDB wrote other than as an integer, "1.5" or "1E+2", is a ValueError)
+            return [[[int(number["N"]) for number in pair["L"]] for pair in tile["L"]] for tile in values]
+        except (KeyError, TypeError, ValueError):
+            return super().deserialize(values)  # type: ignore[no-untyped-call]
 
 
 class ExpireTimeAttribute(TTLAttribute):

@@ -25,11 +25,19 @@ from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequen
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from . import validation
-from .connection import ConnectionSettings, client_of, read_page, transaction_connection, update_item
+from .connection import (
+    ConnectionSettings,
+    client_of,
+    commit,
+    read_page,
+    transaction,
+    transaction_connection,
+    update_item,
+)
 from .errors import ConfigurationError, PynamoDBTablesError
+from .observing import name_key
 from .retry import Attempt, Refused, SendError, send
 
 logger = logging.getLogger("pynamodb_tables")
@@ -123,8 +131,11 @@ class BoundTable(Generic[M]):
     # -- helpers for the table's operations ------------------------------------------------
 
     def key(self, *values: Any) -> Dict[str, str]:
-        """The key attributes by name, each checked (a non-empty string within DynamoDB's key size)."""
-        return validation.key_of(self.model, dict(zip(self.key_names, values)))
+        """The key attributes by name, each checked (a non-empty string within DynamoDB's key size).
+        The first key an observed operation names is its event's."""
+        key = validation.key_of(self.model, dict(zip(self.key_names, values)))
+        name_key(key)
+        return key
 
     def key_values(self, key: Mapping[str, str]) -> Tuple[str, Optional[str]]:
         """The hash key and range key (``None`` for a hash-only table) of ``key``."""
@@ -171,12 +182,14 @@ class BoundTable(Generic[M]):
                              f"{landed}the stored item cannot be read: {type(exc).__name__}: {exc}") from exc
 
     def send(self, request: Callable[[Attempt], T], *, operation: str, key: Mapping[str, Any],
-             error: Type[PynamoDBTablesError], settings: Optional[ConnectionSettings] = None) -> T:
+             error: Type[PynamoDBTablesError], settings: Optional[ConnectionSettings] = None,
+             reads: bool = False) -> T:
         """``request`` through the one send-and-retry mechanism; a failure is ``error``, naming this
-        table, the operation and the key (a refusal, :class:`~pynamodb_tables.retry.Refused`, passes)."""
+        table, the operation and the key (a refusal, :class:`~pynamodb_tables.retry.Refused`, passes).
+        ``reads``: the request is a read (for the capacity it consumes)."""
         try:
             return send(request, retries=(settings or self.settings).max_retry_attempts,
-                        what=f"{operation} {dict(key)}")
+                        what=f"{operation} {dict(key)}", reads=reads)
         except Refused:
             raise
         except SendError as exc:
@@ -186,7 +199,8 @@ class BoundTable(Generic[M]):
         """The stored item (strongly consistent read), or ``None`` when there is none."""
         hash_key, range_key = self.key_values(key)
         answer = self.send(lambda _: read_page(self.model, "get_item", hash_key=hash_key, range_key=range_key,
-                                               consistent=True), operation=operation, key=key, error=error)
+                                               consistent=True), operation=operation, key=key, error=error,
+                           reads=True)
         return self.loaded(answer.get("Item"), operation=operation, key=key, error=error)
 
     def query(self, key: Mapping[str, str], *, operation: str, error: Type[PynamoDBTablesError]) -> List[M]:
@@ -196,7 +210,7 @@ class BoundTable(Generic[M]):
         start: Optional[Dict[str, Any]] = None
         while True:
             page = self.send(functools.partial(self._page, hash_key, start), operation=operation, key=key,
-                             error=error)
+                             error=error, reads=True)
             items += [cast(M, self.loaded(raw, operation=operation, key={}, error=error))
                       for raw in page.get("Items", [])]
             start = page.get("LastEvaluatedKey")
@@ -236,8 +250,8 @@ class BoundTable(Generic[M]):
         hash_key, range_key = self.key_values(key)
         actions = list(actions)
         try:
-            raw = self.send(lambda _: update_item(self.model, hash_key, range_key, actions, condition),
-                            operation=operation, key=key, error=error)
+            answer = self.send(lambda _: update_item(self.model, hash_key, range_key, actions, condition),
+                               operation=operation, key=key, error=error)
         except Refused as refused:
             logger.debug("%s on %s %s: condition not met", operation, self.table_name, dict(key))
             stored = self.loaded(refused.failure.items[0] if refused.failure.items else None,
@@ -245,7 +259,7 @@ class BoundTable(Generic[M]):
             raise ConditionNotMet(stored, refused.after_unknown, operation=operation, table=self.table_name,
                                   key=key) from refused.__cause__
         logger.debug("%s on %s %s: written", operation, self.table_name, dict(key))
-        return cast(M, self.loaded(raw, operation=operation, key=key, error=error, written=True))
+        return cast(M, self.loaded(answer.get("Attributes"), operation=operation, key=key, error=error, written=True))
 
 
 @dataclass
@@ -278,18 +292,19 @@ def transact(
     # PynamoDB sends condition checks before updates; DynamoDB answers each item in that order.
     sent = sorted(range(len(writes)), key=lambda index: bool(writes[index].actions))
 
-    def commit(attempt: Attempt) -> None:
-        with TransactWrite(connection=connection, client_request_token=attempt.token) as transaction:
-            for write in (writes[index] for index in sent):
-                if write.actions:
-                    transaction.update(write.table.instance(write.key), list(write.actions), write.condition,
-                                       return_values="ALL_OLD")
-                else:
-                    hash_key, range_key = write.table.key_values(write.key)
-                    transaction.condition_check(write.table.model, hash_key, range_key, condition=write.condition)
+    def send_once(attempt: Attempt) -> Dict[str, Any]:
+        writing = transaction(connection, attempt.token)
+        for write in (writes[index] for index in sent):
+            if write.actions:
+                writing.update(write.table.instance(write.key), list(write.actions), write.condition,
+                               return_values="ALL_OLD")
+            else:
+                hash_key, range_key = write.table.key_values(write.key)
+                writing.condition_check(write.table.model, hash_key, range_key, condition=write.condition)
+        return commit(writing)
 
     try:
-        first.table.send(commit, operation=operation, key=first.key, error=error, settings=owner.settings)
+        first.table.send(send_once, operation=operation, key=first.key, error=error, settings=owner.settings)
     except Refused as refused:
         reasons: List[Optional[str]] = [None] * len(writes)
         items: List[Optional[Dict[str, Any]]] = [None] * len(writes)

@@ -5,6 +5,7 @@ from .errors import InvalidRequestError, located
 from .items import copy_stored
 from .job_table import JobItem, JobTable
 from .models import RegionRequestItem
+from .observing import observed
 from .region_request_table import RegionRequestTable, own_values
 from .region_states import terminal_status
 from .status import RequestStatus
@@ -30,14 +31,15 @@ def complete_region(
     A ``region_item`` as the table returned it (``start_region_request``, ``add_tile``,
     ``update_region_request``) saves a read.
     """
-    if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
-        raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
-    with located(OPERATION, region_table.table_name):
-        given = validation.region_values(region_item)
-        key = region_table.key(given["image_id"], given["region_id"])
-        outcome = terminal_status(region_status)
-        region, job = region_table.finish(job_table, key, outcome, region=RegionRequestItem(**given),
-                                          values=own_values(given), operation=OPERATION)
-    assert job is not None
-    copy_stored(region_item, region)
-    return job
+    with observed(OPERATION, getattr(region_table, "table_name", None)):
+        if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
+            raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
+        with located(OPERATION, region_table.table_name):
+            given = validation.region_values(region_item)
+            key = region_table.key(given["image_id"], given["region_id"])
+            outcome = terminal_status(region_status)
+            region, job = region_table.finish(job_table, key, outcome, region=RegionRequestItem(**given),
+                                              values=own_values(given), operation=OPERATION)
+        assert job is not None
+        copy_stored(region_item, region)
+        return job

@@ -9,6 +9,11 @@ The one extension at PynamoDB's connection level: :func:`update_item`, an ``Upda
 returns the new item and, when its condition refuses it, the stored item
 (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), which PynamoDB's ``Model.update`` does not
 ask for. This module is the only one that reaches PynamoDB's connection objects.
+
+Every request asks for the capacity it consumes (``ReturnConsumedCapacity=TOTAL``: said here
+where PynamoDB's call takes it, added by PynamoDB's connection to every other request), and
+every call here returns DynamoDB's whole answer, with its ``ConsumedCapacity``, so that the
+send loop can count it (``retry.send``).
 """
 
 import functools
@@ -19,11 +24,12 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Type
 
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
-from pynamodb.constants import ALL_NEW, ALL_OLD, UPDATE_ITEM
+from pynamodb.constants import ALL_NEW, ALL_OLD, TOTAL, UPDATE_ITEM
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.settings import get_settings_value
+from pynamodb.transactions import TransactWrite
 
 #: The model runner's workers run 50 threads; a smaller pool would make them queue for connections.
 MIN_POOL_CONNECTIONS = 50
@@ -86,7 +92,7 @@ def client_of(model: Type[Model]) -> Any:
 def update_item(
     model: Type[Model], hash_key: str, range_key: Optional[str], actions: Sequence[Action], condition: Condition
 ) -> Dict[str, Any]:
-    """One ``UpdateItem`` returning the new item's attributes (wire form).
+    """One ``UpdateItem``: DynamoDB's answer, whose ``Attributes`` are the new item (wire form).
 
     Raises botocore's ``ClientError`` as PynamoDB's connection does; when the condition refused
     the write, :func:`refused_item` finds the stored item on it.
@@ -94,9 +100,18 @@ def update_item(
     table = model._get_connection()
     kwargs = table.connection.get_operation_kwargs(
         table.table_name, hash_key, range_key=range_key, actions=actions, condition=condition,
-        return_values=ALL_NEW, return_values_on_condition_failure=ALL_OLD)
-    response: Dict[str, Any] = table.connection.dispatch(UPDATE_ITEM, kwargs)
-    return dict(response.get("Attributes", {}))
+        return_values=ALL_NEW, return_values_on_condition_failure=ALL_OLD, return_consumed_capacity=TOTAL)
+    return dict(table.connection.dispatch(UPDATE_ITEM, kwargs))
+
+
+def transaction(connection: Connection, token: str) -> TransactWrite:
+    """A ``TransactWrite`` on ``connection`` with a client request token, asking for its capacity."""
+    return TransactWrite(connection=connection, client_request_token=token, return_consumed_capacity=TOTAL)
+
+
+def commit(transaction: TransactWrite) -> Dict[str, Any]:
+    """Send ``transaction``: DynamoDB's answer (PynamoDB's ``with`` form sends it and drops the answer)."""
+    return dict(transaction._commit() or {})
 
 
 def refused_item(exc: BaseException) -> Optional[Dict[str, Any]]:

@@ -10,6 +10,8 @@ import functools
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
 
+from .observing import observed
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -64,11 +66,14 @@ def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
 
 
 def table_operation(method: F) -> F:
-    """A table method whose errors name it and the table (``self.table_name``)."""
+    """A public table method: its errors name it and the table (``self.table_name``), and it is one
+    observed operation (``observing.observed``), whose event names the same."""
+    operation = method.__name__
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with located(method.__name__, getattr(self, "table_name", None)):
+        table = getattr(self, "table_name", None)
+        with observed(operation, table), located(operation, table):
             return method(self, *args, **kwargs)
 
     return cast(F, wrapper)

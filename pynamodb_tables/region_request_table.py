@@ -22,10 +22,12 @@ from .errors import (
     RegionFullError,
     StartRegionException,
     UpdateRegionException,
+    located,
     table_operation,
 )
 from .items import copy_stored, set_actions, settable, with_values
 from .models import JobItem, RegionRequestItem
+from .observing import observed
 from .region_states import (
     LIFECYCLE_ATTRIBUTES,
     ONLY_STATE_CHANGES_WRITE,
@@ -41,6 +43,7 @@ from .region_states import (
 from .retry import CONTENTION_ATTEMPTS, backoff
 from .room import has_room_for, room_problem, room_since, sizes_as_in, tile_bytes, values_size
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus, TileState
+from .tile_buffer import buffer_of, flush_seconds
 from .tiles import (
     MAX_TILES_PER_WRITE,
     Batch,
@@ -68,8 +71,10 @@ REGION_REQUEST_TABLE_ENV = "REGION_REQUEST_TABLE"
 class RegionRequestTable(BoundTable[RegionRequestItem]):
     """The region request table, named by ``table_name`` or ``REGION_REQUEST_TABLE``.
 
-    Keywords: ``host``, ``region`` and PynamoDB's connection settings (``connect_timeout_seconds``,
-    ``read_timeout_seconds``, ``max_retry_attempts``, ``max_pool_connections``).
+    Keywords: ``host``, ``region``, PynamoDB's connection settings (``connect_timeout_seconds``,
+    ``read_timeout_seconds``, ``max_retry_attempts``, ``max_pool_connections``), and
+    ``tile_flush_seconds`` (default: ``DDB_TILE_FLUSH_SECONDS``, else 0): above 0, ``add_tile``
+    buffers tiles in the process and writes them a few writes at a time (``tile_buffer.py``).
     """
 
     env_var = REGION_REQUEST_TABLE_ENV
@@ -77,8 +82,37 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     missing = "unknown region: no region item"
 
     def __init__(self, table_name: Optional[str] = None, *, host: Optional[str] = None,
-                 region: Optional[str] = None, **connection_settings: Any) -> None:
+                 region: Optional[str] = None, tile_flush_seconds: Optional[float] = None,
+                 **connection_settings: Any) -> None:
         super().__init__(RegionRequestItem, table_name, host=host, region=region, **connection_settings)
+        #: Seconds a tile ``add_tile`` takes may wait in this process's buffer (0: written at once).
+        self.tile_flush_seconds = flush_seconds(tile_flush_seconds)
+        self._buffer = buffer_of(self.table_name, host, region)
+
+    # -- the buffer ------------------------------------------------------------------------------
+
+    @table_operation
+    def flush(self) -> None:
+        """Write every tile buffered for this table in this process (by any of its table objects)."""
+        self._buffer.flush_all(self)
+
+    def _before(self, key: Mapping[str, str]) -> None:
+        """Write the region's buffered tiles before a call that reads or writes it."""
+        self._buffer.flush_region(self, (key["image_id"], key["region_id"]))
+
+    def _saw(self, item: Optional[RegionRequestItem], key: Optional[Mapping[str, str]] = None) -> None:
+        """Remember the region as stored (``None`` with its key: there is none)."""
+        if item is not None:
+            self._buffer.seen(item)
+        elif key is not None:
+            self._buffer.forget((key["image_id"], key["region_id"]))
+
+    def _write_buffered(self, key: Tuple[str, str], batch: Batch,
+                        stored: Optional[RegionRequestItem]) -> RegionRequestItem:
+        """Write tiles the buffer held (its flush: no flush before, it is one). An observed operation of its
+        own, ``flush`` (the timer's, at exit), unless a call of the package made it (then counted in that call)."""
+        with observed("flush", self.table_name, dict(zip(self.key_names, key))), located("flush", self.table_name):
+            return self._record(self.key(*key), batch, region=stored, operation="flush")
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -99,7 +133,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         self.check_room(key, RegionRequestItem(**{**key, **values}), operation, error=InvalidRegionRequestException)
         # A region read back from the table (the model runner's workers pass one) is the state to start from.
         copy = RegionRequestItem(**given) if given.get("start_time") is not None else None
+        self._before(key)
         stored = self._start(key, values, operation, copy)
+        self._saw(stored)
         copy_stored(region_request_item, stored)
         return stored
 
@@ -180,6 +216,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         (``stored_items[0]``: the region as stored) instead of deciding again on the new state.
         """
         error = CompleteRegionException
+        self._before(key)
         stored = region if is_running_copy(region) else None
         batch: Batch = {state: list(each) for state, each in (tiles or {}).items() if each}
         own = dict(values or {})
@@ -193,8 +230,8 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                                      f"region already complete ({stored.region_status})", item=stored)
                 logger.debug("%s %s: already %s, nothing to count", operation, key, stored.region_status)
                 if new_tiles(stored, batch):
-                    stored = self.record_tiles(key["image_id"], key["region_id"], batch, region=stored,
-                                               operation=operation)
+                    stored = self._record(key, batch, region=stored, operation=operation)
+                self._saw(stored)
                 return stored, job_table.existing(job_table.key(key["image_id"]), operation, error)
             if stored.region_status is None:
                 raise self.error(error, operation, key, "region was never started")
@@ -204,7 +241,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 # Tiles in a write of their own: where they would take the room the region keeps (it
                 # raises RegionFullError with nothing written: the outcome can still be recorded without
                 # them), or where the completion cannot pin the lists they are appended to.
-                stored = self.record_tiles(key["image_id"], key["region_id"], new, region=stored, operation=operation)
+                stored = self._record(key, new, region=stored, operation=operation)
                 continue
             if own and room_problem(with_values(stored, own), before=stored):
                 logger.warning("%s %s: no room for the item's attributes %s; the outcome is recorded without them",
@@ -235,6 +272,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 continue
             logger.debug("%s %s: %s recorded", operation, key, outcome.value)
             finished = with_tiles(stored, sets, new) if exact else self.existing(key, operation, error)
+            self._saw(finished)
             job = job_table.existing(job_table.key(key["image_id"]), operation, error) if job_table else None
             return finished, job
         raise self.error(error, operation, key, f"region kept changing: gave up after {CONTENTION_ATTEMPTS} sends")
@@ -261,6 +299,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                 raise self.error(InvalidRegionRequestException, operation, key,
                                  f"region_status {values['region_status']} is an outcome: use complete_region_request")
             condition &= is_running()
+        self._before(key)
         room = has_room_for(RegionRequestItem, values_size(RegionRequestItem, values), rewritten=values)
         stored: Optional[RegionRequestItem] = None
         cause: Optional[BaseException] = None
@@ -271,11 +310,13 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             try:  # with room for the values whatever the item holds, or ...
                 updated = self.update(key, set_actions(RegionRequestItem, values), condition & room,
                                       operation=operation, error=UpdateRegionException)
+                self._saw(updated)
                 copy_stored(region_request_item, updated)
                 return updated
             except ConditionNotMet as refused:
                 stored, cause, after_unknown = refused.stored, refused.__cause__, refused.after_unknown
         updated = self._update_as_stored(key, values, condition, stored, cause, after_unknown, operation)
+        self._saw(updated)
         copy_stored(region_request_item, updated)
         return updated
 
@@ -306,13 +347,21 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     @table_operation
     def get_region_request(self, region_id: str, image_id: str) -> Optional[RegionRequestItem]:
         """The stored region (strongly consistent), or ``None``."""
-        return self.read(self.key(image_id, region_id), operation="get_region_request",
-                         error=GetRegionRequestItemException)
+        key = self.key(image_id, region_id)
+        self._before(key)
+        stored = self.read(key, operation="get_region_request", error=GetRegionRequestItemException)
+        self._saw(stored, key)
+        return stored
 
     @table_operation
     def list_regions(self, image_id: str) -> List[RegionRequestItem]:
         """Every region of the image, all pages, strongly consistent."""
-        return self.query(self.key(image_id), operation="list_regions", error=GetRegionRequestItemException)
+        key = self.key(image_id)
+        self._buffer.flush_image(self, key["image_id"])
+        regions = self.query(key, operation="list_regions", error=GetRegionRequestItemException)
+        for region in regions:
+            self._saw(region)
+        return regions
 
     # -- recording tiles -----------------------------------------------------------------------
 
@@ -320,7 +369,19 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def add_tile(
         self, image_id: str, region_id: str, tile: Sequence[Sequence[int]], state: TileState
     ) -> RegionRequestItem:
-        """Record one tile's outcome in one write; a tile already recorded changes nothing."""
+        """Record one tile's outcome in one write; a tile already recorded changes nothing.
+
+        With ``tile_flush_seconds`` above 0, a tile of a region this process has seen stored is
+        buffered (validated first) and written later with others; the region is returned as it
+        will be once written.
+        """
+        if self.tile_flush_seconds > 0:
+            key = self.key(image_id, region_id)
+            box, tile_state = validation.tile(tile), validation.tile_state(state)
+            expected = self._buffer.add(self, (key["image_id"], key["region_id"]), box, tile_state,
+                                        self.tile_flush_seconds)
+            if expected is not None:
+                return expected
         return self.record_tiles(image_id, region_id, {state: [tile]}, operation="add_tile")
 
     @table_operation
@@ -342,6 +403,13 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         write where the item allows; tiles already recorded are skipped. ``region``: the item as
         last stored, if known and normalised (its lists let the write skip the per-tile checks)."""
         key = self.key(image_id, region_id)
+        self._before(key)
+        recorded_region = self._record(key, tiles, region=region, operation=operation)
+        self._saw(recorded_region)
+        return recorded_region
+
+    def _record(self, key: Dict[str, str], tiles: Mapping[Any, Iterable[Any]], *,
+                region: Optional[RegionRequestItem], operation: str) -> RegionRequestItem:
         batch: Batch = {}
         for state, state_tiles in tiles.items():
             batch.setdefault(validation.tile_state(state), []).extend(unique_tiles(state_tiles))

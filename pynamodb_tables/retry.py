@@ -4,14 +4,24 @@ The package owns retries (botocore sends each request once), so that it always k
 request is sent again and why, and so that no retry budget is shared across calls: a worker
 that runs for days keeps retrying however many faults it has met. Each failure is classified::
 
-    answer                               landed?   what send does
-    -----------------------------------  --------  ------------------------------------------
+    answer                               landed?   what send does                                 cause
+    -----------------------------------  --------  ---------------------------------------------  ------------
     success                              yes       returns it
     condition refused the write          no        raises Refused (with the stored item, if any)
-    throttled / transaction conflict     no        backs off, sends again (fresh token)
-    5xx / read timeout / connection cut  maybe     backs off, sends again (same token)
-    connection refused / connect timeout no        backs off, sends again
+    throttled (also a transaction        no        backs off, sends again (fresh token)           throttled
+      cancelled for throttling)
+    transaction conflict (also a         no        backs off, sends again (fresh token)           conflict
+      transaction cancelled by one)
+    5xx (server error)                   maybe     backs off, sends again (same token)            server_error
+    read timeout / connection cut        maybe     backs off, sends again (same token)            answer_lost
+    connection refused / connect timeout no        backs off, sends again                         not_sent
     anything else (validation, auth...)  no        raises Unanswered
+
+The cause is what an operation's event counts each resend under (``observing.RETRY_CAUSES``).
+While an operation is observed, :func:`send` also counts each request it sends and the capacity
+DynamoDB reports in its answer (``ConsumedCapacity``) into the operation's record
+(``observing.tally``). DynamoDB reports no capacity with a failure: a refused write or a
+cancelled transaction is charged all the same, and not counted.
 
 A transaction's client request token stays the same while an earlier send may have landed
 (DynamoDB then answers the resend with the first outcome, without applying it again) and is
@@ -32,6 +42,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from .connection import refused_item
+from .observing import tally
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -63,6 +74,7 @@ class Failure:
     refused: bool = False
     reasons: List[Optional[str]] = field(default_factory=list)  # a transaction's per-item codes
     items: List[Optional[Dict[str, Any]]] = field(default_factory=list)  # ... and stored items (wire form)
+    cause: str = ""  # why it is sent again (one of observing.RETRY_CAUSES), when it is
 
     def describe(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
@@ -124,21 +136,23 @@ def classify(exc: BaseException) -> Optional[Failure]:
                 again = not refused and bool(set(filter(None, reasons))) \
                     and set(filter(None, reasons)) <= RETRYABLE_REASONS
                 return Failure(code, message, landed=False, retry=again, contention=again, refused=refused,
-                               reasons=reasons, items=items)
+                               reasons=reasons, items=items,
+                               cause="conflict" if "TransactionConflict" in reasons else "throttled")
         if code == CONDITION_FAILED:
             return Failure(code, message, landed=False, retry=False, refused=True, items=[refused_item(exc)])
         if code in THROTTLED:
-            return Failure(code, message, landed=False, retry=True, contention=True)
+            return Failure(code, message, landed=False, retry=True, contention=True,
+                           cause="conflict" if code == "TransactionConflictException" else "throttled")
         if code in SERVER_FAULTS or (isinstance(status, int) and status >= 500):
-            return Failure(code, message, landed=None, retry=True)
+            return Failure(code, message, landed=None, retry=True, cause="server_error")
         return Failure(code, message, landed=False, retry=False)
     transport = _transport_error(exc)
     if transport is not None:
         name = type(transport).__name__
-        if isinstance(transport, BotocoreConnectionError):
-            return Failure(name, str(transport), landed=False, retry=True)  # never reached DynamoDB
-        if isinstance(transport, HTTPClientError):
-            return Failure(name, str(transport), landed=None, retry=True)  # sent; the answer was lost
+        if isinstance(transport, BotocoreConnectionError):  # never reached DynamoDB
+            return Failure(name, str(transport), landed=False, retry=True, cause="not_sent")
+        if isinstance(transport, HTTPClientError):  # sent; the answer was lost
+            return Failure(name, str(transport), landed=None, retry=True, cause="answer_lost")
         return Failure(name, str(transport), landed=False, retry=False)  # credentials, parameters...
     if isinstance(exc, PynamoDBException):
         return Failure(type(exc).__name__, str(exc), landed=None, retry=False)
@@ -158,19 +172,24 @@ class Attempt:
         self.token = str(uuid.uuid4())
 
 
-def send(request: Callable[[Attempt], T], *, retries: int, what: str) -> T:
+def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: bool = False) -> T:
     """Send ``request`` until DynamoDB answers it; up to ``retries`` resends after transport
     faults and up to :data:`CONTENTION_ATTEMPTS` after throttling or lost races.
 
     Raises :class:`Refused` when a condition refused it and :class:`Unanswered` when it failed
-    for good; any other exception (not a failed request) passes through unchanged.
+    for good; any other exception (not a failed request) passes through unchanged. ``reads``:
+    the request is a read (the capacity it consumes counts as read units where DynamoDB does
+    not say).
     """
+    record = tally()
     attempt = Attempt()
     transport = contention = 0
     after_unknown = False
     while True:
+        if record is not None:
+            record.sends += 1
         try:
-            return request(attempt)
+            answer = request(attempt)
         except Exception as exc:
             failure = classify(exc)
             if failure is None:
@@ -190,8 +209,14 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str) -> T:
             else:
                 raise Unanswered(failure, after_unknown=after_unknown, attempts=attempt.number + 1) from exc
             logger.debug("%s: %s; sending again (attempt %d)", what, failure.code, attempt.number + 2)
+            if record is not None:
+                record.retries[failure.cause] += 1
             backoff(delay_index - 1)
             attempt.number += 1
+        else:
+            if record is not None and isinstance(answer, dict):
+                record.consumed(answer.get("ConsumedCapacity"), reads=reads)
+            return answer
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from .attributes import Box
 from .errors import InvalidRequestError, located
 from .job_table import JobItem, JobTable
 from .models import RegionRequestItem
+from .observing import observed
 from .region_request_table import RegionRequestTable
 from .region_states import terminal_status
 from .status import RequestStatus, TileState
@@ -64,6 +65,8 @@ class TileRecorder:
                                       f"region {region_id!r}, got {region!r}")
         if region is not None:  # its values in the plain forms conditions are built from
             region = RegionRequestItem(**validation.region_values(region))
+        with located("TileRecorder", region_table.table_name):
+            region_table._before(self.key)  # tiles add_tile buffered for the region are written first
         self.flush_every = flush_every
         self.flush_interval = float(flush_interval)
         #: The region as last stored (after the last flush or completion), when known.
@@ -96,7 +99,7 @@ class TileRecorder:
 
     def flush(self) -> Optional[RegionRequestItem]:
         """Write every buffered tile (both lists in one write); returns the region as stored."""
-        with self._lock:
+        with observed("TileRecorder.flush", self.region_table.table_name, self.key), self._lock:
             batch = self._batch()
             if batch:
                 self.region = self.region_table.record_tiles(self.image_id, self.region_id, batch, region=self.region)
@@ -110,18 +113,19 @@ class TileRecorder:
         """Write the buffered tiles, the region's outcome and the job's counter in one transaction
         (tiles first, in their own write, where the item has no room for both); returns the job
         as stored. Counted once, whatever is retried or redelivered, as ``complete_region``."""
-        with located("TileRecorder.complete", self.region_table.table_name):
-            if not isinstance(job_table, JobTable):
-                raise InvalidRequestError(f"expected a JobTable, got {type(job_table).__name__}")
-            outcome = terminal_status(region_status)
-        with self._lock:
-            batch = self._batch()
-            self.region, job = self.region_table.finish(job_table, self.key, outcome, region=self.region, tiles=batch,
-                                                        operation="TileRecorder.complete")
-            assert job is not None
-            self._written(batch)
-            self._last_flush = time.monotonic()
-            return job
+        with observed("TileRecorder.complete", self.region_table.table_name, self.key):
+            with located("TileRecorder.complete", self.region_table.table_name):
+                if not isinstance(job_table, JobTable):
+                    raise InvalidRequestError(f"expected a JobTable, got {type(job_table).__name__}")
+                outcome = terminal_status(region_status)
+            with self._lock:
+                batch = self._batch()
+                self.region, job = self.region_table.finish(job_table, self.key, outcome, region=self.region,
+                                                            tiles=batch, operation="TileRecorder.complete")
+                assert job is not None
+                self._written(batch)
+                self._last_flush = time.monotonic()
+                return job
 
     def __enter__(self) -> "TileRecorder":
         return self

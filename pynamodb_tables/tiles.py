@@ -21,6 +21,7 @@ from .status import TileState
 MAX_TILES_PER_WRITE = 140
 
 Batch = Dict[TileState, List[Box]]
+TileKey = Tuple[Tuple[int, ...], ...]
 
 
 def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
@@ -42,10 +43,10 @@ def unique_tiles(tiles: Iterable[Any]) -> List[Box]:
 
 def once(tiles: Iterable[Box]) -> List[Box]:
     """``tiles`` in order, each once."""
-    seen: Set[Tuple[Tuple[int, ...], ...]] = set()
+    seen: Set[TileKey] = set()
     result = []
     for tile in tiles:
-        marker = _tile_key(tile)
+        marker = tile_key(tile)
         if marker not in seen:
             seen.add(marker)
             result.append(tile)
@@ -54,8 +55,8 @@ def once(tiles: Iterable[Box]) -> List[Box]:
 
 def unrecorded(already: Optional[Sequence[Box]], tiles: Sequence[Box]) -> List[Box]:
     """The tiles of ``tiles`` not in ``already``, in order."""
-    seen = {_tile_key(tile) for tile in already or []}
-    return [tile for tile in tiles if _tile_key(tile) not in seen]
+    seen = {tile_key(tile) for tile in already or []}
+    return [tile for tile in tiles if tile_key(tile) not in seen]
 
 
 def new_tiles(item: Optional[RegionRequestItem], batch: Batch) -> Batch:
@@ -74,7 +75,8 @@ def tiles_to_process(region_item: Optional[RegionRequestItem], tiles: Iterable[A
     return unrecorded(recorded(region_item, TileState.SUCCEEDED), unique_tiles(tiles))
 
 
-def _tile_key(tile: Box) -> Tuple[Tuple[int, ...], ...]:
+def tile_key(tile: Box) -> TileKey:
+    """A tile as a hashable value (tiles are recorded by content)."""
     return tuple(tuple(pair) for pair in tile)
 
 

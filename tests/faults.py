@@ -13,6 +13,10 @@ answer; botocore then retries it, as it would against DynamoDB.
   does not retry: the package must.
 - ``lost-timeout``: the request *is* sent and applied, then the caller gets a read timeout.
 - ``no-answer``: the request is not sent; the caller gets a read timeout (DynamoDB does not answer).
+- ``not-sent``: the request is not sent; the caller cannot connect (connection refused).
+- ``cancelled-conflict``: the request (a transaction) is not sent; the answer is a 400
+  ``TransactionCanceledException`` whose first item lost a race with another transaction
+  (``TransactionConflict``), as DynamoDB answers a transaction that conflicts with another.
 
 ``between``, if given, runs after a lost request was applied and before its caller hears of it
 (another worker acting in that window).
@@ -26,7 +30,7 @@ from collections import Counter
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from pynamodb_tables import JobTable, RegionRequestTable
 
@@ -115,10 +119,21 @@ def answer_with_fault(request: Any, kind: str, between: Optional[Callable[[], No
             between()
     if kind in ("lost-timeout", "no-answer"):
         raise ReadTimeoutError(endpoint_url=request.url)
+    if kind == "not-sent":
+        raise EndpointConnectionError(endpoint_url=request.url)
+    if kind == "cancelled-conflict":
+        items = len(json.loads(request.body).get("TransactItems", [])) or 1
+        reasons = [{"Code": "TransactionConflict", "Message": "injected"}] + [{"Code": "None"}] * (items - 1)
+        return error_answer(request, 400, {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                                           "Message": "Transaction cancelled (injected)",
+                                           "CancellationReasons": reasons})
     status, error_type = FAULTS[kind]
-    body = json.dumps({"__type": error_type, "message": f"injected {kind}"}).encode()
+    return error_answer(request, status, {"__type": error_type, "message": f"injected {kind}"})
+
+
+def error_answer(request: Any, status: int, body: dict) -> AWSResponse:
     return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0",
-                                             "x-amzn-RequestId": "injected"}, _Body(body))
+                                             "x-amzn-RequestId": "injected"}, _Body(json.dumps(body).encode()))
 
 
 class ArmedFault:

@@ -22,7 +22,7 @@ from pynamodb_tables import (
     UpdateRegionException,
     complete_region,
 )
-from tests.conftest import T0, T0_MS
+from tests.backends import T0, T0_MS
 from tests.seed_forms import ForeignRequestStatus, ForeignTileState, Int64
 
 TILE = ((0, 0), (256, 256))

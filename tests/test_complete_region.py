@@ -14,7 +14,7 @@ from pynamodb_tables import (
     TileState,
     complete_region,
 )
-from tests.conftest import T0, T0_MS
+from tests.backends import T0, T0_MS
 
 TILE = [[0, 0], [256, 256]]
 

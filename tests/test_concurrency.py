@@ -19,7 +19,7 @@ DELIVERIES = 3
 
 @pytest.fixture
 def names(dynamodb_local) -> Iterator[Names]:
-    from tests.conftest import Backend
+    from tests.backends import Backend
 
     suffix = uuid.uuid4().hex[:8]
     job_table, region_table = Backend("dynamodb_local", dynamodb_local.endpoint).tables(f"race-{suffix}")

@@ -160,9 +160,13 @@ class TestTableBinding:
     def test_endpoint_follows_botocore_conventions(self, monkeypatch):
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
         monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
-        client = JobTable("jobs-endpoint").clients()[0]
-        assert client.meta.endpoint_url == "http://127.0.0.1:9"
-        assert client.meta.region_name == "ap-south-1"
+        from pynamodb_tables.connection import transaction_connection
+        try:
+            client = JobTable("jobs-endpoint").clients()[0]
+            assert client.meta.endpoint_url == "http://127.0.0.1:9"
+            assert client.meta.region_name == "ap-south-1"
+        finally:  # (the connection it made for transactions, cached by endpoint and region, is not the others')
+            transaction_connection.cache_clear()
 
     @pytest.mark.parametrize("days", ["zero", "0", "-1", "nan", "inf", "-inf", "1e308", "1e10", "36501"])
     def test_bad_ttl_days(self, monkeypatch, days):

@@ -21,7 +21,7 @@ from pynamodb_tables import (
     StartImageException,
     UpdateImageException,
 )
-from tests.conftest import T0, T0_MS
+from tests.backends import T0, T0_MS
 
 DAY_S = 86_400
 

@@ -16,7 +16,7 @@ import pynamodb_tables.management
 from tests.management_support import assert_one_line_error, run, script_env
 
 COMMANDS = ("create-tables", "describe-tables", "delete-tables", "status", "list-jobs", "export", "template",
-            "iam-policy", "demo")
+            "iam-policy", "dashboard", "demo")
 
 
 # --- the command line itself --------------------------------------------------------------------------

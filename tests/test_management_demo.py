@@ -3,8 +3,10 @@
 ``test_dev_demo_on_its_embedded_dynamodb`` runs README.md's first command, ``./dev demo``.
 """
 
+import re
 import subprocess
 from pathlib import Path
+from typing import Dict
 
 from pynamodb_tables.job_table import JobItem
 from pynamodb_tables.management.demo_checks import DemoResult
@@ -32,8 +34,15 @@ def test_dev_demo_on_its_embedded_dynamodb() -> None:
     assert "worker 1 crashed (as planned): worker 3 takes its place" in result.stdout or \
         "worker 2 crashed (as planned): worker 3 takes its place" in result.stdout
     assert "crashed" in result.stdout and "redelivery" in result.stdout and "duplicate" in result.stdout
-    checks = result.stdout.split("\nchecks\n")[1].splitlines()
+    checks = result.stdout.split("\nchecks\n")[1].split("\n\n")[0].splitlines()
     assert len(checks) == 7 and all(line.strip().startswith("ok") for line in checks)
+    operations = operations_table(result.stdout)  # the demo ends with its calls, from the package's events
+    ending = operations.pop("end_image_request")  # by each worker that saw the job complete: one wins
+    assert int(ending["calls"]) - int(ending["errors"]) == 1
+    assert {name: row["calls"] for name, row in operations.items()} == {
+        "start_image_request": "1", "start_region_request": "10", "add_tile": "48", "complete_region": "8",
+        "get_image_request": "1"}
+    assert operations["start_region_request"]["errors"] == "1"  # the duplicate: RegionAlreadyCompleteError
 
     # The duplicate delivery is told as what happened to it, not as a second completion.
     region_06 = [line for line in result.stdout.splitlines() if "  worker " in line and "region-06 " in line]
@@ -64,6 +73,18 @@ def test_demo_against_dynamodb_local_leaves_exact_counts(tables: Tables) -> None
                      for rid in expected}
     assert regions["region-03"].region_retry_count == 1  # crashed, redelivered, finished
     assert regions["region-06"].region_retry_count == 0  # the duplicate changed nothing
+    operations = operations_table(result.stdout)  # DynamoDB Local's capacity, as the events reported it
+    assert (operations["add_tile"]["calls"], operations["add_tile"]["write units"]) == ("48", "48")
+    assert (operations["complete_region"]["sends"], operations["complete_region"]["write units"],
+            operations["complete_region"]["read units"]) == ("16", "32", "8")
+
+
+def operations_table(stdout: str) -> Dict[str, Dict[str, str]]:
+    """The demo's last block: a row per operation, by column (columns are two or more spaces apart)."""
+    lines = stdout.split("operations, from the package's events (resends by cause)\n")[1].strip().splitlines()
+    headers = re.split(r"\s{2,}", lines[0].strip())
+    rows = [dict(zip(headers, re.split(r"\s{2,}", line.strip()))) for line in lines[1:]]
+    return {row["operation"]: row for row in rows}
 
 
 def test_demo_checks_fail_when_a_count_is_off() -> None:

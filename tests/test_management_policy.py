@@ -29,7 +29,7 @@ from pynamodb_tables import (
     complete_region,
 )
 from tests import management_support as support
-from tests.conftest import Backend
+from tests.backends import Backend
 from tests.faults import clients_of
 from tests.management_support import Tables, cli, local, run, script_env
 

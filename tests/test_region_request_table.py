@@ -20,7 +20,7 @@ from pynamodb_tables import (
     UpdateRegionException,
     tiles_to_process,
 )
-from tests.conftest import T0, T0_MS
+from tests.backends import T0, T0_MS
 
 DAY_S = 86_400
 TILE_A = [[0, 0], [256, 256]]

@@ -18,12 +18,12 @@ from pynamodb_tables import (
     validation,
 )
 from pynamodb_tables.validation import region_values
-from tests.seed_forms import ForeignRequestStatus, ForeignTileState, Int64, seed_attribute_order
+from tests.seed_forms import MODEL_RUNNER_ATTRIBUTE_ORDER, ForeignRequestStatus, ForeignTileState, Int64
 
 
 class TestSeedOrder:
     def test_positional_order_is_the_seed_documents(self):
-        order = seed_attribute_order()
+        order = MODEL_RUNNER_ATTRIBUTE_ORDER
         assert list(JobItem.seed_order) == order["JobItem"]
         assert list(RegionRequestItem.seed_order) == order["RegionRequestItem"]
 

@@ -46,6 +46,7 @@ from pynamodb_tables import (
     TileState,
     UpdateRegionException,
     complete_region,
+    tile_buffer,
 )
 from pynamodb_tables.repair import fail_stale, reconcile
 from pynamodb_tables.room import reserved_size
@@ -73,6 +74,7 @@ class RegionModel:
     failed: Set[Tuple[int, ...]] = field(default_factory=set)
     counted: Optional[str] = None  # the category the job counts this region in: "success" or "error"
     counts: Optional[List[int]] = None  # tile counts drifted from the lists by another writer (None: equal)
+    pending: Set[Tuple[Tuple[int, ...], str]] = field(default_factory=set)  # (tile, state) buffered in the process
 
 
 @dataclass
@@ -104,7 +106,16 @@ class Model:
         self.ended = True
         return None
 
+    def flushed(self, region_id: Optional[str] = None) -> None:
+        """The buffered tiles of the region (or of every region) written: a call that reads or writes it."""
+        for name, region in self.regions.items():
+            if region_id in (None, name):
+                for tile, state in sorted(region.pending):
+                    record(region, tile, state)
+                region.pending = set()
+
     def start_region(self, region_id: str) -> Optional[type]:
+        self.flushed(region_id)
         region = self.regions.get(region_id)
         if region is None:
             self.regions[region_id] = RegionModel()
@@ -120,17 +131,16 @@ class Model:
         return None
 
     def add_tiles(self, region_id: str, tiles: Tuple[Tuple[int, str], ...]) -> Optional[type]:
+        self.flushed(region_id)
         region = self.regions.get(region_id)
         if region is None:
             return UpdateRegionException
         for index, state in tiles:
-            listed = region.succeeded if state == "succeeded" else region.failed
-            if region.counts is not None and key(TILES[index]) not in listed:
-                region.counts[0 if state == "succeeded" else 1] += 1  # a count moves with its list
-            listed.add(key(TILES[index]))
+            record(region, key(TILES[index]), state)
         return None
 
     def complete(self, region_id: str, outcome: str, tiles: Tuple[Tuple[int, str], ...] = ()) -> Optional[type]:
+        self.flushed(region_id)
         region = self.regions.get(region_id)
         if region is None:
             return CompleteRegionException
@@ -162,16 +172,18 @@ class Model:
     def reconcile(self) -> Optional[type]:
         """Tile counts recounted from the lists; the job's counters already count each region by its latest
         outcome (a region restarted after an error still in region_error): nothing else changes."""
-        if not self.started:
+        if not self.started:  # the job is read first: no region is listed, no buffer flushed
             return GetImageRequestItemException
+        self.flushed()  # (it lists the image's regions)
         for region in self.regions.values():
             region.counts = None
         return None
 
     def fail_stale(self) -> Optional[type]:
         """Every running region is stale after 0 seconds: each completed FAILED, as complete_region does."""
-        if not self.started:
+        if not self.started:  # as reconcile: the job first
             return GetImageRequestItemException
+        self.flushed()
         for region_id, region in self.regions.items():
             if region.status == "STARTED":
                 self.complete(region_id, "FAILED")
@@ -183,10 +195,12 @@ class Model:
 
     def write_back(self, region_id: str) -> Optional[type]:
         """A worker writes back the item it holds, however old: nothing the model tracks changes."""
+        self.flushed(region_id)
         return UpdateRegionException if region_id not in self.regions else None
 
     def fill(self, region_id: str) -> Optional[type]:
         """A message that takes the region to within 2 KB of its budget: every later step still works."""
+        self.flushed(region_id)
         return UpdateRegionException if region_id not in self.regions else None
 
     def forms(self, region_id: str, form: str) -> Optional[type]:
@@ -198,6 +212,32 @@ class Model:
         if region_id not in self.regions:
             self.regions[region_id] = RegionModel()
         return None
+
+
+    # -- buffered tile writes (issue 15): one buffer per table in the process, shared by the workers --------
+
+    def buffered_add(self, region_id: str, index: int, state: str) -> Optional[type]:
+        """``add_tile`` on a buffered table, for a region the process has seen stored: the tile waits in the
+        buffer. (For one it has not, it is written at once: the worker reports it as ``add_tiles``.)"""
+        region = self.regions.get(region_id)
+        if region is None:
+            return UpdateRegionException
+        if key(TILES[index]) not in (region.succeeded if state == "succeeded" else region.failed):
+            region.pending.add((key(TILES[index]), state))
+        return None
+
+    def flush(self) -> Optional[type]:
+        """``RegionRequestTable.flush()``: every buffered tile written."""
+        self.flushed()
+        return None
+
+
+def record(region: RegionModel, tile: Tuple[int, ...], state: str) -> None:
+    """``tile`` recorded in its state's list (a drifted count moves with its list)."""
+    listed = region.succeeded if state == "succeeded" else region.failed
+    if region.counts is not None and tile not in listed:
+        region.counts[0 if state == "succeeded" else 1] += 1
+    listed.add(tile)
 
 
 def key(tile: List[List[int]]) -> Tuple[int, ...]:
@@ -213,9 +253,11 @@ class Worker:
         settings_ = {"read_timeout_seconds": 20 + number}
         self.jobs = JobTable(job_name, host=host, **settings_)
         self.regions = RegionRequestTable(region_name, host=host, **settings_)
+        self.buffered = RegionRequestTable(region_name, host=host, tile_flush_seconds=3600, **settings_)
         self.fault = ArmedFault(clients_of(self.jobs, self.regions))
         self.old = OldWorker(host, job_name, region_name)  # the model runner's own code, for drift
         self.held: Dict[str, RegionRequestItem] = {}
+        self.wrote_at_once = False  # the last buffered add_tile was for a region the process had not seen stored
 
     def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
         """Take ``step``; returns the class of the package error it raised (``None``: none)."""
@@ -224,6 +266,17 @@ class Worker:
             return self.repair(image_id, step)
         if name in HOSTILE_STEPS:
             return self.hostile(image_id, step)
+        if name in BUFFERED_STEPS:
+            try:
+                if name == "buffered_add":
+                    region_id, index, state = args
+                    self.wrote_at_once = not self.buffered._buffer.has_seen((image_id, region_id))
+                    self.buffered.add_tile(image_id, region_id, TILES[index], TileState(state))
+                else:
+                    self.buffered.flush()
+                return None
+            except UpdateRegionException as exc:
+                return type(exc)
         try:
             if name == "start_image":
                 self.jobs.start_image_request(JobItem(image_id, "job", region_count=len(REGIONS)))
@@ -309,6 +362,7 @@ class Worker:
 
 REPAIR_STEPS = ("old_counts", "reconcile", "fail_stale")
 HOSTILE_STEPS = ("write_back", "fill", "forms", "old_start")
+BUFFERED_STEPS = ("buffered_add", "flush")
 NUMBERS = ("start_time", "last_updated_time", "end_time", "processing_duration", "region_retry_count",
            "succeeded_tile_count", "failed_tile_count")
 
@@ -339,6 +393,12 @@ hostile_steps = st.one_of(
     st.tuples(st.just("old_start"), st.sampled_from(REGIONS)),
 )
 
+buffered_steps = st.one_of(
+    st.tuples(st.just("buffered_add"), st.sampled_from(REGIONS), st.integers(0, len(TILES) - 1),
+              st.sampled_from(["succeeded", "failed"])),
+    st.just(("flush",)),
+)
+
 repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
                          st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
 
@@ -359,6 +419,7 @@ class Workers(RuleBasedStateMachine):
             worker.fault.disarm()
         self.end_time: Optional[int] = None
         self.start_times: Dict[str, int] = {}
+        tile_buffer._forget_all()  # nothing buffered from an earlier program
 
     @rule(worker=st.integers(0, WORKERS - 1), step=steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
@@ -384,6 +445,26 @@ class Workers(RuleBasedStateMachine):
         form, a region started by the model runner's own code, while others act."""
         self.take(worker, step, fault, other)
 
+    @rule(worker=st.integers(0, WORKERS - 1), step=buffered_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_buffered_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                             other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        """A tile buffered (``DDB_TILE_FLUSH_SECONDS``), or every buffered tile written, while others act;
+        the other steps write a region's buffered tiles first."""
+        self.take(worker, step, fault, other)
+
+    @rule()
+    def crash_the_process(self) -> None:
+        """The process dies with tiles buffered (SIGKILL) and comes back: those tiles are absent, never
+        half-written; the workers hold nothing."""
+        tile_buffer._forget_all()
+        for worker in self.workers:
+            worker.held.clear()
+        for region in self.model.regions.values():
+            region.pending = set()
+        assert self.matches(self.model), "a crash lost a written tile or wrote a buffered one"
+
     def take(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
              other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
         interleaved: List[Optional[type]] = []
@@ -398,6 +479,8 @@ class Workers(RuleBasedStateMachine):
             self.workers[worker].fault.arm(fault, between)
         raised = self.workers[worker].run(self.image_id, step)
         self.workers[worker].fault.disarm()
+        if step[0] == "buffered_add" and self.workers[worker].wrote_at_once:  # not buffered: written at once
+            step = ("add_tiles", step[1], ((step[2], step[3]),))
         # Without another worker's step in between, the step took effect alone. With one, the lost
         # request may have been the step's own write or one before it: either order may be right.
         # Tiles are recorded by content, in any attempt (a late tile is recorded too): an append whose
@@ -425,7 +508,9 @@ class Workers(RuleBasedStateMachine):
     def tables(self) -> Dict[str, Any]:
         jobs, regions = self.reader
         job = jobs.read(jobs.key(self.image_id), operation="check", error=CompleteRegionException)
-        stored = {item.region_id: item for item in regions.list_regions(self.image_id)}
+        # Read around the buffer: a read through list_regions would write the tiles it holds.
+        stored = {item.region_id: item for item in regions.query(regions.key(self.image_id), operation="check",
+                                                                 error=CompleteRegionException)}
         return {"job": job, "regions": stored}
 
     def matches(self, model: Model) -> bool:
@@ -447,7 +532,7 @@ class Workers(RuleBasedStateMachine):
             if (item.region_status, item.region_retry_count) != (region.status, region.retries):
                 return False
             if sorted(succeeded) != sorted(region.succeeded) or sorted(failed) != sorted(region.failed):
-                return False  # a tile lost, doubled or in the wrong list
+                return False  # a tile lost, doubled, in the wrong list, or written while it should be buffered
             if [item.succeeded_tile_count, item.failed_tile_count] != (region.counts or [len(succeeded), len(failed)]):
                 return False
         return True
@@ -482,6 +567,7 @@ def workers(dynamodb_local):
     Workers.reader = reader
     Workers.pool = [Worker(dynamodb_local.endpoint, job_name, region_name, n) for n in range(WORKERS)]
     yield
+    tile_buffer._forget_all()  # (tiles a program left buffered are not written into deleted tables at exit)
     for table in reader:
         table.model.delete_table()
 

@@ -23,7 +23,7 @@ from pynamodb_tables import (
 )
 from pynamodb_tables.attributes import TileListAttribute
 from pynamodb_tables.sizing import ITEM_BUDGET, ITEM_LIMIT, item_size, value_size
-from tests.conftest import T0
+from tests.backends import T0
 from tests.faults import CallCounter, FaultInjector, clients_of
 
 

@@ -9,7 +9,8 @@ One module per concern; the command line imports the rest, never the reverse:
   ``provisioning``: create and delete; ``inspection``: ``describe-tables``.
 - ``job_status``: one job (``status``); ``job_list``: the fleet (``list-jobs``); ``export``:
   a job's items as JSON lines; ``reads``: paginated raw reads and their read units.
-- ``template``: the CloudFormation template; ``iam_policy``: the worker's IAM policy.
+- ``template``: the CloudFormation template; ``iam_policy``: the worker's IAM policy; ``dashboard``: the
+  CloudWatch dashboard of the workers' operations (the metrics ``emf_listener`` writes).
 - ``repair_commands``: ``reconcile``, ``fail-stale``, ``end-job`` and ``map`` (the repairs themselves are the
   library's, ``pynamodb_tables.repair``); ``repair_views``: their output; ``region_map``: the SVG picture.
 - ``presentation``: a reading command's output, a view or JSON, once or watched; ``watch``: polling

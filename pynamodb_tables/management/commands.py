@@ -6,6 +6,8 @@ from argparse import Namespace
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ..emf import DEFAULT_NAMESPACE
+from .dashboard import dashboard
 from .definition import BILLING_MODES, ON_DEMAND, PROVISIONED, TableOptions, definitions
 from .demo import DEMO_TABLES, run_demo
 from .errors import EXIT_OK, EXIT_USAGE, CommandError
@@ -16,6 +18,7 @@ from .job_list import list_jobs
 from .job_status import DEFAULT_STALE_AFTER_S, JOB_STATES, snapshot
 from .options import (
     Option,
+    cloudwatch_namespace,
     image_id,
     kms_key_arn,
     non_negative,
@@ -200,6 +203,22 @@ def policy(args: Namespace, settings: Settings) -> int:
     if not re.fullmatch(r"\d{12}|\*", args.account_id):
         raise CommandError(f"--account-id must be 12 digits or '*', got {args.account_id!r}", EXIT_USAGE)
     print(json.dumps(iam_policy(open_tables(settings), settings.region or "*", args.account_id), indent=2))
+    return EXIT_OK
+
+
+@command("dashboard", "print a CloudWatch dashboard of the workers' operations",
+         "Print a CloudWatch dashboard (JSON: a PutDashboard body) graphing, per operation and table, the metrics "
+         "that the workers' emf_listener lines put in --namespace: calls, latency p99, throttled requests, "
+         "transaction conflicts, lost answers, server errors and requests not sent, read and write units, errors. "
+         "Its graphs are in --region (default: $AWS_DEFAULT_REGION); where the table names are given "
+         "(--job-table, --region-table or their variables), they graph those two tables only.",
+         option("--namespace", type=cloudwatch_namespace, default=DEFAULT_NAMESPACE, metavar="N",
+                help="the CloudWatch namespace of the metrics (emf_listener's namespace; default: %(default)s)"))
+def cloudwatch_dashboard(args: Namespace, settings: Settings) -> int:
+    if not settings.region:
+        raise CommandError("dashboard needs --region (or $AWS_DEFAULT_REGION): where the metrics are", EXIT_USAGE)
+    tables = [name for name in (settings.job_table, settings.region_table) if name]
+    print(json.dumps(dashboard(args.namespace, settings.region, tables), indent=2))
     return EXIT_OK
 
 

@@ -6,7 +6,9 @@ import uuid
 from dataclasses import replace
 from typing import Iterator, Optional
 
+from ..event_summary import EventSummary
 from ..job_table import JobItem
+from ..observing import subscribe
 from .definition import TableOptions
 from .demo_checks import DemoResult
 from .demo_scenario import TILE, Scenario
@@ -14,7 +16,7 @@ from .demo_workers import run_workers
 from .errors import CommandError
 from .job_status import DEFAULT_STALE_AFTER_S, snapshot
 from .provisioning import ensure_tables
-from .render import plain, results_view, status_view
+from .render import operations_view, plain, results_view, status_view
 from .settings import Settings, open_tables
 
 DEMO_TABLES = ("demo-jobs", "demo-regions")
@@ -49,9 +51,14 @@ def run_demo(settings: Settings, workers: int, image_id: Optional[str]) -> None:
         for result in ensure_tables(tables, TableOptions()):
             print(plain(results_view([result], tables.name_width())), flush=True)
         image_id = image_id or f"demo-{uuid.uuid4().hex[:8]}"
-        tables.job.start_image_request(JobItem(image_id=image_id, job_id=f"job-{image_id}",
-                                               image_url="s3://demo-bucket/image.tif", region_count=scenario.regions,
-                                               width=scenario.regions * scenario.tiles * TILE, height=TILE))
+        summary = EventSummary()  # the job's calls, from the package's events: this process's, then the workers'
+        unsubscribe = subscribe(summary)
+        try:
+            tables.job.start_image_request(JobItem(
+                image_id=image_id, job_id=f"job-{image_id}", image_url="s3://demo-bucket/image.tif",
+                region_count=scenario.regions, width=scenario.regions * scenario.tiles * TILE, height=TILE))
+        finally:
+            unsubscribe()
         print(f"image {image_id}: {scenario.regions} regions of {scenario.tiles} tiles, {workers} worker "
               f"processes; {scenario.region_id(scenario.partial_region)} has a failing tile, "
               f"{scenario.region_id(scenario.failed_region)} fails, {scenario.region_id(scenario.crash_region)}'s "
@@ -61,7 +68,10 @@ def run_demo(settings: Settings, workers: int, image_id: Optional[str]) -> None:
         print("\n" + plain(status_view(snapshot(tables, image_id, DEFAULT_STALE_AFTER_S))))
         regions = {r.region_id: r for r in tables.region.list_regions(image_id)}
         checks = DemoResult(scenario, tables.job.get_image_request(image_id), regions, events).checks()
+    for event in events:
+        summary.merge(event.operations or {})
     print("\nchecks\n" + "\n".join(f"  {'ok  ' if ok else 'FAIL'}  {text}" for ok, text in checks))
+    print("\n" + plain(operations_view(summary.figures())))
     failed = [text for ok, text in checks if not ok]
     if failed:
         raise CommandError(f"demo counts are not exact: {'; '.join(failed)}")

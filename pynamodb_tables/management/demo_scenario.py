@@ -1,9 +1,10 @@
 """The demo's simulated image: regions of tiles, with failures, a crash and a duplicate delivery."""
 
 from dataclasses import dataclass
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ..attributes import Box
+from ..event_summary import OperationFigures
 from ..region_request_table import RegionRequestItem
 from ..status import RequestStatus
 
@@ -27,6 +28,7 @@ class DemoEvent(NamedTuple):
     processed: int = 0  # tiles processed by this delivery
     counts: Optional[Tuple[int, int, int]] = None  # the job's region_success, region_error, region_count
     ended: str = ""  # "won" when this delivery ended the job, "already ended" when another had
+    operations: Optional[Dict[str, OperationFigures]] = None  # the package's events of its calls, summed
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from typing import Any, Dict, List, Tuple
 
 from ..completion import complete_region
 from ..errors import ImageAlreadyEndedError, RegionAlreadyCompleteError
+from ..event_summary import EventSummary
 from ..job_table import JobItem, JobTable
+from ..observing import subscribe
 from ..region_request_table import RegionRequestItem, tiles_to_process
 from ..status import RequestStatus, TileState
 from .demo_scenario import Delivery, DemoEvent, Scenario
@@ -68,12 +70,14 @@ def demo_worker(number: int, settings: Settings, image_id: str, scenario: Scenar
     """A worker process: handle region messages until a ``None``; a planned crash ends the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
     tables = open_tables(settings)
+    summary = EventSummary()
+    subscribe(summary)
     for delivery in iter(inbox.get, None):
         try:
             event = deliver(tables, image_id, scenario, delivery)
         except Exception as exc:  # reported by the parent, which fails the demo
             event = DemoEvent(delivery, "error", describe_error(exc))
-        outbox.put((number, event))
+        outbox.put((number, event._replace(operations=summary.take())))
         if event.kind == "crashed":
             outbox.close()
             outbox.join_thread()  # the event reaches the parent before the process dies

@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
+from ..emf import namespace_problem
+
 KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256  # DynamoDB's limits
 
@@ -60,3 +62,10 @@ def tag_pair(text: str) -> Tuple[str, str]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (a key of 1 to {TAG_KEY_MAX} characters, not "
                                          f"starting aws:, a value of at most {TAG_VALUE_MAX}), got {text!r}")
     return key, value
+
+
+def cloudwatch_namespace(text: str) -> str:
+    problem = namespace_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text

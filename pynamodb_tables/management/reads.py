@@ -40,7 +40,7 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
         what += f" for {table.key_names[0]}={parameters['hash_key']!r}"
     try:
         answer = send(lambda _: read_page(table.model, operation, **parameters),
-                      retries=table.settings.max_retry_attempts, what=what)
+                      retries=table.settings.max_retry_attempts, what=what, reads=True)
     except SendError as exc:
         raise CommandError(f"{what}: {describe(exc)}") from exc
     cost.count(answer)

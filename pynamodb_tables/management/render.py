@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
+from ..event_summary import OperationFigures
+from ..observing import RETRY_CAUSES
 from ..status import TERMINAL_VALUES
 from .inspection import TableReport, format_keys
 from .job_list import JobList
@@ -212,3 +214,14 @@ def job_list_view(jobs: JobList, table_name: str) -> View:
 def reading_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> str:
     """What a long read has done so far, for a terminal's status line."""
     return f"reading {what} {done}{'' if total is None else f' of {total}'}: {cost.units:g} read units"
+
+
+def operations_view(figures: Dict[str, OperationFigures]) -> View:
+    """Per operation, from the package's events: calls, errors, latency, requests sent, resends by cause, units."""
+    headers = ["operation", "calls", "errors", "p50 ms", "p99 ms", "sends",
+               *(cause.replace("_", " ") for cause in RETRY_CAUSES), "read units", "write units"]
+    rows = [[operation, str(each.calls), str(each.errors), f"{each.percentile_ms(0.5):.1f}",
+             f"{each.percentile_ms(0.99):.1f}", str(each.sends), *(str(each.retries.get(c, 0)) for c in RETRY_CAUSES),
+             f"{each.read_units:g}", f"{each.write_units:g}"] for operation, each in sorted(figures.items())]
+    return [Line("operations, from the package's events (resends by cause)", "title"),
+            Grid(headers, rows, right=frozenset(range(1, len(headers))))]

@@ -76,8 +76,9 @@ def open_tables(settings: Settings) -> Tables:
     for role, (name, option, env) in names.items():
         if not name:
             raise CommandError(f"no {role} table name: pass {option} or set {env}", EXIT_USAGE)
-    where = {"host": settings.endpoint_url, "region": settings.region}
+    host, region = settings.endpoint_url, settings.region
     try:
-        return Tables(JobTable(settings.job_table, **where), RegionRequestTable(settings.region_table, **where))
+        return Tables(JobTable(settings.job_table, host=host, region=region),
+                      RegionRequestTable(settings.region_table, host=host, region=region))
     except ConfigurationError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc

@@ -30,7 +30,8 @@ def all_image_ids(job_table: JobTable) -> Iterator[str]:
     """The ``image_id`` of every job in the job table, in scan order."""
     def read(start: Optional[Dict[str, Any]]) -> Page:
         return job_table.send(lambda _: read_page(job_table.model, "scan", start=start, attributes=["image_id"]),
-                              operation="scan", key={}, error=GetImageRequestItemException)
+                              operation="scan", key={}, error=GetImageRequestItemException,
+                              reads=True)
 
     for page in paginate(read):
         for raw in page.get("Items", []):

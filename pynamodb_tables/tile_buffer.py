@@ -1,0 +1,322 @@
+"""Buffered tile writes: the tiles ``add_tile`` takes when ``DDB_TILE_FLUSH_SECONDS`` (or a table's
+``tile_flush_seconds``) is set, held per table in the process and written a few writes at a time.
+
+One :class:`TileBuffer` per table (name, endpoint, region) per process, shared by every
+``RegionRequestTable`` object of that table (the model runner's tile workers each build their
+own) and safe under many threads. A region's buffered tiles are written with ``record_tiles``
+(recorded tiles skipped, counts moved with the lists, exactly once under every fault):
+
+- within the interval of being buffered, by a daemon thread (it never keeps an interpreter from
+  exiting) that wakes at the earliest deadline;
+- when a region has :data:`FULL` tiles buffered, in the ``add_tile`` that buffers the last;
+- before any other call of the process that reads or writes the region (the table calls
+  :meth:`TileBuffer.flush_region` / :meth:`TileBuffer.flush_image` first);
+- on ``RegionRequestTable.flush()``, and at a normal exit of the interpreter.
+
+A write that fails keeps its tiles for the next one. A forked child starts with empty buffers
+(the parent's tiles are the parent's to write). A process that crashes loses its buffered tiles,
+which are then absent, never half-written: a redelivered region records them again.
+"""
+
+import atexit
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+
+from .attributes import Box
+from .errors import ConfigurationError
+from .models import RegionRequestItem
+from .status import TileState
+from .tiles import Batch, TileKey, recorded, tile_key, tile_lists
+
+if TYPE_CHECKING:
+    from .region_request_table import RegionRequestTable
+
+logger = logging.getLogger("pynamodb_tables")
+
+FLUSH_ENV = "DDB_TILE_FLUSH_SECONDS"
+#: Tiles buffered for one region that are written at once.
+FULL = 1000
+
+RegionKey = Tuple[str, str]  # (image_id, region_id)
+TableKey = Tuple[str, Optional[str], Optional[str]]  # (table name, endpoint, region)
+
+
+def flush_seconds(value: Any = None) -> float:
+    """The buffering interval: ``value`` (a table's ``tile_flush_seconds``) if given, else
+    ``DDB_TILE_FLUSH_SECONDS``; 0 (the default) turns buffering off."""
+    name = "tile_flush_seconds"
+    if value is None:
+        raw = os.environ.get(FLUSH_ENV, "").strip()
+        if not raw:
+            return 0.0
+        name, value = FLUSH_ENV, raw
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{FLUSH_ENV} must be a number of seconds, got {raw!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"{name} must be a number of seconds >= 0 (0: off), got {value!r}")
+    return float(value)
+
+
+@dataclass
+class _Region:
+    """One region's buffered tiles, and what this process last saw stored."""
+
+    stored: Optional[RegionRequestItem] = None
+    pending: Batch = field(default_factory=dict)  # tiles neither stored nor buffered before, in order
+    known: Optional[Dict[TileState, Set[TileKey]]] = None  # stored and pending, by state (built when needed)
+    deadline: float = math.inf  # (monotonic) when the oldest buffered tile is due
+    table: Optional["RegionRequestTable"] = None  # the table object that buffered last (writes the tiles)
+    #: One write of the region at a time (re-entrant: a call made while this thread writes, as a
+    #: listener's, finds the tiles written or writes them again, recognised as recorded).
+    writing: threading.RLock = field(default_factory=threading.RLock)
+
+    def size(self) -> int:
+        return sum(len(tiles) for tiles in self.pending.values())
+
+    def buffer(self, tile: Box, state: TileState) -> None:
+        """Buffer ``tile`` unless it is stored or buffered already."""
+        if self.known is None:
+            self.known = {each: {tile_key(t) for t in recorded(self.stored, each) + self.pending.get(each, [])}
+                          for each in TileState}
+        marker = tile_key(tile)
+        if marker not in self.known[state]:
+            self.known[state].add(marker)
+            self.pending.setdefault(state, []).append(tile)
+
+    def expected(self) -> RegionRequestItem:
+        """The region as it will be once its buffer is written (lists copied, tiles shared)."""
+        assert self.stored is not None
+        values = dict(self.stored.attribute_values)
+        for state, tiles in self.pending.items():
+            tile_list, tile_count = tile_lists(state)
+            values[tile_list.attr_name] = recorded(self.stored, state) + tiles
+            values[tile_count.attr_name] = int(values.get(tile_count.attr_name) or 0) + len(tiles)
+        return RegionRequestItem(**values)
+
+
+class TileBuffer:
+    """The buffered tiles of one table in this process."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing buffered, nothing seen (new locks: another thread may have held the old ones at a fork)."""
+        self._lock = threading.Lock()
+        self._regions: Dict[RegionKey, _Region] = {}
+
+    # -- what the process saw stored -------------------------------------------------------------
+
+    def seen(self, item: Optional[RegionRequestItem]) -> None:
+        """Remember ``item`` as the region last seen stored (after any call that returned or read it)."""
+        if item is None or item.image_id is None or item.region_id is None:
+            return
+        with self._lock:
+            region = self._regions.setdefault((item.image_id, item.region_id), _Region())
+            region.stored, region.known = item, None
+
+    def has_seen(self, key: RegionKey) -> bool:
+        """Whether this process saw the region stored (its tiles are buffered, not written at once)."""
+        with self._lock:
+            region = self._regions.get(key)
+            return region is not None and region.stored is not None
+
+    def forget(self, key: RegionKey) -> None:
+        """The region is unknown (a read found none): nothing of it is kept."""
+        with self._lock:
+            region = self._regions.get(key)
+            if region is not None and not region.pending:
+                del self._regions[key]
+
+    # -- buffering ------------------------------------------------------------------------------
+
+    def add(self, table: "RegionRequestTable", key: RegionKey, tile: Box, state: TileState,
+            seconds: float) -> Optional[RegionRequestItem]:
+        """Buffer ``tile``; returns the region as it will be once written, or ``None`` when the region
+        has not been seen stored in this process (the caller writes the tile at once)."""
+        with self._lock:
+            region = self._regions.get(key)
+            if region is None or region.stored is None:
+                return None
+            region.buffer(tile, state)
+            region.table = table
+            region.deadline = min(region.deadline, time.monotonic() + seconds)
+            full = region.size() >= FULL
+            result = region.expected()
+        if full:
+            return self.flush_region(table, key) or result
+        _flusher.wake(self, region.deadline)
+        return result
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def flush_region(self, table: "RegionRequestTable", key: RegionKey) -> Optional[RegionRequestItem]:
+        """Write the region's buffered tiles (if any) through ``table``; returns the region as stored
+        afterwards (``None``: nothing was buffered). A failure keeps the tiles and raises."""
+        with self._lock:
+            region = self._regions.get(key)
+            if region is None or not region.pending:
+                return None
+        with region.writing:
+            with self._lock:
+                batch = {state: list(tiles) for state, tiles in region.pending.items() if tiles}
+                stored = region.stored
+            if not batch:
+                return None
+            written = table._write_buffered(key, batch, stored)
+            with self._lock:  # the tiles written leave the buffer; tiles buffered meanwhile stay
+                for state, tiles in batch.items():
+                    done = {tile_key(tile) for tile in tiles}
+                    region.pending[state] = [tile for tile in region.pending.get(state, [])
+                                             if tile_key(tile) not in done]
+                region.pending = {state: tiles for state, tiles in region.pending.items() if tiles}
+                region.stored, region.known = written, None
+                region.deadline = math.inf if not region.pending else region.deadline
+            return written
+
+    def flush_image(self, table: "RegionRequestTable", image_id: str) -> None:
+        """Write the buffered tiles of every region of ``image_id``."""
+        for key in self._keys(lambda key, region: key[0] == image_id):
+            self.flush_region(table, key)
+
+    def flush_all(self, table: Optional["RegionRequestTable"] = None) -> None:
+        """Write every buffered tile (through ``table``, else each region's own last table); the first
+        failure is raised after every region was tried."""
+        failure: Optional[BaseException] = None
+        for key in self._keys(lambda key, region: True):
+            writer = table or self._table_of(key)
+            if writer is None:
+                continue
+            try:
+                self.flush_region(writer, key)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def flush_due(self, now: float) -> float:
+        """Write the regions whose deadline passed (the timer); failures are logged and tried again at
+        the next tick. Returns the next deadline."""
+        for key in self._keys(lambda key, region: region.deadline <= now):
+            writer = self._table_of(key)
+            if writer is None:
+                continue
+            try:
+                self.flush_region(writer, key)
+            except Exception:
+                logger.warning("writing the buffered tiles of region %s failed; kept for the next tick", key,
+                               exc_info=True)
+                with self._lock:
+                    region = self._regions.get(key)
+                    if region is not None:
+                        region.deadline = now + _RETRY_S
+        with self._lock:
+            return min((region.deadline for region in self._regions.values() if region.pending), default=math.inf)
+
+    def pending(self, key: Optional[RegionKey] = None) -> int:
+        """Tiles buffered (for one region, or for the table)."""
+        with self._lock:
+            regions = [self._regions.get(key)] if key is not None else list(self._regions.values())
+            return sum(region.size() for region in regions if region is not None)
+
+    def _keys(self, wanted: Callable[[RegionKey, _Region], bool]) -> List[RegionKey]:
+        """The regions with buffered tiles that ``wanted`` picks (called under the lock: it must not take it)."""
+        with self._lock:
+            return [key for key, region in self._regions.items() if region.pending and wanted(key, region)]
+
+    def _table_of(self, key: RegionKey) -> Optional["RegionRequestTable"]:
+        with self._lock:
+            region = self._regions.get(key)
+            return region.table if region is not None else None
+
+
+#: How soon the timer tries again a write that failed.
+_RETRY_S = 1.0
+
+
+class _Flusher:
+    """The daemon thread that writes buffered tiles when they are due."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+        self._next = math.inf
+
+    def wake(self, buffer: TileBuffer, deadline: float) -> None:
+        with self._condition:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pynamodb-tables-tile-flusher", daemon=True)
+                self._thread.start()
+            if deadline < self._next:
+                self._next = deadline
+                self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while self._next > time.monotonic():
+                    self._condition.wait(timeout=None if math.isinf(self._next) else self._next - time.monotonic())
+                self._next = math.inf
+            now = time.monotonic()
+            upcoming = min((buffer.flush_due(now) for buffer in _buffers.all()), default=math.inf)
+            with self._condition:
+                self._next = min(self._next, upcoming)
+
+
+class _Buffers:
+    """Every table's buffer in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_table: Dict[TableKey, TileBuffer] = {}
+
+    def reset_lock(self) -> None:
+        self._lock = threading.Lock()
+
+    def of(self, table_key: TableKey) -> TileBuffer:
+        with self._lock:
+            return self._by_table.setdefault(table_key, TileBuffer())
+
+    def all(self) -> Iterator[TileBuffer]:
+        with self._lock:
+            return iter(list(self._by_table.values()))
+
+
+_buffers = _Buffers()
+_flusher = _Flusher()
+
+
+def buffer_of(table_name: str, host: Optional[str], region: Optional[str]) -> TileBuffer:
+    """The buffer of a table in this process (shared by every table object of it)."""
+    return _buffers.of((table_name, host, region))
+
+
+def _flush_at_exit() -> None:
+    for buffer in _buffers.all():
+        try:
+            buffer.flush_all()
+        except Exception:
+            logger.warning("writing buffered tiles at exit failed; they were not recorded", exc_info=True)
+
+
+def _forget_all() -> None:
+    """Every buffer emptied and the timer forgotten, as in a process that just started: a forked
+    child (the parent's tiles are the parent's to write; its timer thread does not exist here),
+    or a test's crash. Table objects keep their buffers, emptied in place."""
+    global _flusher
+    _buffers.reset_lock()
+    for buffer in _buffers.all():
+        buffer.reset()
+    _flusher = _Flusher()
+
+
+atexit.register(_flush_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_all)
