@@ -45,7 +45,7 @@ class Meter:
     def __init__(self, tables: Iterable[str]) -> None:
         self.tables = frozenset(tables)
         self.active = False
-        self.calls: "Counter[str]" = Counter()
+        self.calls: Counter[str] = Counter()
         self.capacity = Capacity()
         self._lock = threading.Lock()
 

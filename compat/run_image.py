@@ -30,7 +30,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from decimal import Decimal
