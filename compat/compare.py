@@ -1,40 +1,70 @@
-"""Runs ``run_image.py`` on the model runner's own tables (a) and on this package's (b), in separate processes,
-and compares what the tables hold at the end.
+"""Runs ``run_image.py`` three ways, each in its own process, on one DynamoDB Local, and compares what the tables
+hold at the end and what the job and region tables' requests cost:
 
     python compat/compare.py [--out-dir DIR]
 
-Exit 0 when the compared values are identical, 1 when any differs (or run (b) crashed), 2 when run (a)
-itself failed (the harness or its environment is broken). Scenario 2 (a finished region's message delivered
-again) is reported, never compared. Then run (c), the fleet mid-move (``mixed_fleet_report``): its counts after
-``pynamodb-tables reconcile`` must equal (b)'s (exit 1 otherwise).
+(a) on the model runner's own tables, (b) on this package's, (c) on this package's with
+``DDB_TILE_FLUSH_SECONDS=5`` (buffered tile writes). Exit 0 when the compared values are identical, 1 when any
+differs, (b) or (c) crashed, or (c) misses its cost target (at most 0.2x the calls and 0.3x the capacity units
+of (a)),
+2 when run (a) itself failed or DynamoDB Local cannot start (the harness or its environment is broken).
+Scenario 2 (a finished region's message delivered again) is reported, never compared. Then run (d), the fleet
+mid-move (``mixed_fleet_report``): its counts after ``pynamodb-tables reconcile`` must equal (b)'s (exit 1
+otherwise).
 """
 
 import argparse
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
-RUNS = (("upstream", "(a) model runner's tables"), ("package", "(b) pynamodb_tables"))
+FLUSH_ENV = "DDB_TILE_FLUSH_SECONDS"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # its result and log files, and the suffix of its tables
+    label: str
+    short: str  # its column's header
+    tables: str  # run_image.py --tables
+    env: Dict[str, str] = field(default_factory=dict)
+
+
+RUNS = (
+    Run("upstream", "(a) model runner's tables", "(a) its own tables", "upstream"),
+    Run("package", "(b) pynamodb_tables", "(b) pynamodb_tables", "package"),
+    Run("buffered", f"(c) pynamodb_tables, {FLUSH_ENV}=5", "(c) buffered", "package", {FLUSH_ENV: "5"}),
+)
+MIXED = Run("mixed", "(d) fleet mid-move, reconciled", "(d) fleet mid-move", "mixed")
+#: Run (c)'s cost target, as fractions of run (a)'s.
+MAX_CALLS, MAX_UNITS = 0.2, 0.3
 RUN_TIMEOUT = 300
-Row = Tuple[str, Any, Any]
+Row = Tuple[Any, ...]  # a name, then one value per run
 
 
-def run(tables: str, out_dir: Path) -> Tuple[Optional[Dict[str, Any]], Path, float]:
+def run(spec: Run, out_dir: Path, endpoint: str) -> Tuple[Optional[Dict[str, Any]], Path, float]:
     """One run in its own process; its result (None if it crashed), its log and its wall time."""
-    out, log = out_dir / f"{tables}.json", out_dir / f"{tables}.log"
+    out, log = out_dir / f"{spec.name}.json", out_dir / f"{spec.name}.log"
     out.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != FLUSH_ENV}  # only the run that says so buffers
+    env.update(spec.env)
     started = time.monotonic()
     with log.open("w") as stream:
         try:
             code = subprocess.run(
-                [sys.executable, str(HERE / "run_image.py"), "--tables", tables, "--out", str(out)],
+                [sys.executable, str(HERE / "run_image.py"), "--tables", spec.tables, "--out", str(out),
+                 "--name", spec.name, "--dynamodb-endpoint", endpoint],
                 stdout=stream,
                 stderr=subprocess.STDOUT,
+                env=env,
                 timeout=RUN_TIMEOUT,
                 check=False,
             ).returncode
@@ -47,6 +77,11 @@ def run(tables: str, out_dir: Path) -> Tuple[Optional[Dict[str, Any]], Path, flo
     return json.loads(out.read_text()), log, seconds
 
 
+def log_tail(log: Path) -> str:
+    tail = [line for line in log.read_text().splitlines() if not line.startswith("{")][-25:]
+    return "\n".join(f"    {line}" for line in tail)
+
+
 def short_region(region_id: str) -> str:
     return region_id.rsplit("-compat-job", 1)[0]
 
@@ -55,9 +90,24 @@ def main_phase_errors(result: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [e for e in result["errors"] if not e["phase"].startswith("redeliver")]
 
 
-#: What is compared of each region.
+#: What is compared of each region (the tile lists as sets of tiles with their multiplicity: the model runner's
+#: two tile workers append in either order).
 REGION_FIELDS = ("status", "succeeded_tile_count", "failed_tile_count", "region_retry_count", "succeeded_tiles",
                  "failed_tiles")
+LISTS = ("succeeded_tile_list", "failed_tile_list")
+
+
+def digest(tiles: Sequence[str]) -> str:
+    """A short name for a sorted tile list: equal lists have equal names."""
+    return hashlib.sha1("\n".join(tiles).encode()).hexdigest()[:8]
+
+
+def region_cell(region: Dict[str, Any]) -> str:
+    """One region of one run, in one cell: status, counts, tile lists (lengths and digest), retries, end."""
+    lists = [region[name] for name in LISTS]
+    return (f"{region['status']} {region['succeeded_tile_count']}+{region['failed_tile_count']} "
+            f"tiles {len(lists[0])}+{len(lists[1])} #{digest([*lists[0], '|', *lists[1]])} "
+            f"retries {region['region_retry_count']}{' ended' if region['end_time_set'] else ''}")
 
 
 def rows(result: Dict[str, Any]) -> Dict[str, Any]:
@@ -66,9 +116,8 @@ def rows(result: Dict[str, Any]) -> Dict[str, Any]:
     values: Dict[str, Any] = {f"job.{k}": v for k, v in main["job"].items()}
     for region_id, region in main["regions"].items():
         name = f"region {short_region(region_id)} [{region['designed']}]"
-        for field in (*REGION_FIELDS, "end_time_set"):
-            label = f"len({field})" if field in ("succeeded_tiles", "failed_tiles") else field
-            values[f"{name}.{label}"] = region[field]
+        for field_name in (*REGION_FIELDS[:4], *LISTS, "end_time_set"):
+            values[f"{name}.{field_name}"] = region[field_name]
     values["image status notifications"] = " > ".join(main["image_status_events"])
     values["region status notifications"] = main["region_status_events"]
     values["features in the S3 sink"] = main["features_in_sink"]
@@ -77,20 +126,104 @@ def rows(result: Dict[str, Any]) -> Dict[str, Any]:
     return values
 
 
-def table(rows_: List[Row], headers: Tuple[str, str, str], mark_diff: bool = True) -> Tuple[str, int]:
-    width = max(len(r[0]) for r in [*rows_, headers]) + 2
-    col = max(len(str(r[1])) for r in [*rows_, headers]) + 2
-    lines = [f"{headers[0]:<{width}}{headers[1]:<{col}}{headers[2]}"]
+def shown(value: Any) -> str:
+    if isinstance(value, list):
+        return f"{len(value)} tiles #{digest(value)}"
+    return str(value)
+
+
+def table(rows_: Sequence[Row], headers: Sequence[str], mark_diff: bool = True) -> Tuple[str, int]:
+    """Rows side by side, one column per run; with ``mark_diff``, a row whose values are not all equal is marked
+    (and counted)."""
+    widths = [max(len(shown(r[i])) for r in [*rows_, headers]) + 2 for i in range(len(headers) - 1)]
+    lines = ["".join(f"{shown(h):<{w}}" for h, w in zip(headers, widths)) + shown(headers[-1])]
     diffs = 0
-    for name, a, b in rows_:
-        differs = mark_diff and a != b
+    for row in rows_:
+        differs = mark_diff and any(value != row[1] for value in row[2:])
         diffs += differs
-        lines.append(f"{name:<{width}}{a!s:<{col}}{b!s}{'   <-- DIFFERS' if differs else ''}")
+        lines.append("".join(f"{shown(v):<{w}}" for v, w in zip(row, widths)) + shown(row[-1])
+                     + ("   <-- DIFFERS" if differs else ""))
     return "\n".join(lines), diffs
 
 
-def describe_errors(errors: List[Dict[str, Any]], indent: str = "  ") -> str:
-    """Each distinct error once, with its count, exception chain and the key frames."""
+def final_tables_report(results: List[Dict[str, Any]]) -> int:
+    """The three runs' final tables side by side (a region per line); the number of values that differ."""
+    values = [rows(result) for result in results]
+    names = list(values[0]) + [n for v in values[1:] for n in v if n not in values[0]]
+    differing = [name for name in dict.fromkeys(names)
+                 if any(v.get(name, "(absent)") != values[0].get(name, "(absent)") for v in values[1:])]
+    main = results[0]["main"]
+    tiles = sum(len(region[name]) for region in main["regions"].values() for name in LISTS)
+    print(f"\n== one image ({len(main['regions'])} regions, {tiles} tiles, "
+          f"{main['model_calls']['failed']} refused by the model) through osml-model-runner 2.3.0: final tables ==")
+    shown_rows: List[Row] = [(name, *(v.get(name, "(absent)") for v in values)) for name in names
+                             if not name.startswith("region ")]
+    region_ids = list(dict.fromkeys(r for result in results for r in result["main"]["regions"]))
+    for region_id in region_ids:
+        cells = [result["main"]["regions"].get(region_id) for result in results]
+        designed = next(c for c in cells if c)["designed"]
+        shown_rows.append((f"region {short_region(region_id)} [{designed}]",
+                           *(region_cell(c) if c else "(absent)" for c in cells)))
+    text, _ = table(shown_rows, ("", *(spec.short for spec in RUNS)))
+    print(text)
+    print("(a region: status succeeded+failed counts, tiles in its succeeded+failed lists #digest of the lists, "
+          "retry count, ended)")
+    if differing:
+        print(f"\nvalues that differ from (a) ({len(differing)}):")
+        for name in differing:
+            print(f"  {name}: " + ", ".join(f"{spec.label[:3]} {shown(v.get(name, '(absent)'))}"
+                                            for spec, v in zip(RUNS, values)))
+    for spec, result in zip(RUNS, results):
+        errors = main_phase_errors(result)
+        if errors:
+            print(f"\nunexpected errors logged in {spec.label} ({len(errors)}):")
+            print(describe_errors(errors))
+    print("\n(expected errors: the model's refusals of tiles, logged by the model runner: "
+          + ", ".join(f"{spec.label[:3]} {result['expected_model_errors']}" for spec, result in
+                      zip(RUNS, results)) + ")")
+    return len(differing)
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "-"
+
+
+def cost_report(results: List[Dict[str, Any]]) -> int:
+    """The job and region tables' requests of each run side by side, and run (c)'s target: 1 if it is missed
+    while enforced."""
+    figures = [result["main"]["requests"] for result in results]
+    a = figures[0]
+    operations = sorted({op for f in figures for op in f["calls"]})
+    print("\n== the job and region tables' requests during the image (every DynamoDB client of the run metered; "
+          "units: DynamoDB Local's ConsumedCapacity, ReturnConsumedCapacity=TOTAL) ==")
+    cost_rows: List[Row] = []
+    for op in operations:
+        cost_rows.append((f"calls: {op}", *(f["calls"].get(op, 0) for f in figures), "", ""))
+
+    def line(name: str, key: str) -> Row:
+        return (name, *(f"{f[key]:g}" for f in figures), *(ratio(f[key], a[key]) for f in figures[1:]))
+
+    for f in figures:
+        f["capacity_units"] = round(f["read_units"] + f["write_units"], 1)
+    cost_rows += [line("calls", "total_calls"), line("read units", "read_units"), line("write units", "write_units"),
+                  line("capacity units", "capacity_units")]
+    text, _ = table(cost_rows, ("", *(spec.short for spec in RUNS), "(b)/(a)", "(c)/(a)"), mark_diff=False)
+    print(text)
+    c = figures[2]
+    buffered = results[2]
+    checks = [(f"(c) calls <= {MAX_CALLS}x (a)'s", c["total_calls"] / a["total_calls"], MAX_CALLS),
+              (f"(c) capacity units <= {MAX_UNITS}x (a)'s", c["capacity_units"] / a["capacity_units"], MAX_UNITS)]
+    print(f"target ({FLUSH_ENV}={buffered.get('tile_flush_seconds')} in run (c)):")
+    missed = 0
+    for name, value, limit in checks:
+        met = value <= limit
+        missed += not met
+        print(f"  {'met   ' if met else 'MISSED'} {name}: {value:.2f}x")
+    return missed
+
+
+def describe_errors(errors: List[Dict[str, Any]], indent: str = "  ", chains: bool = True) -> str:
+    """Each distinct error once, with its count (and with ``chains``, its exception chain and key frames)."""
     groups: Dict[str, Tuple[int, Dict[str, Any]]] = {}
     for error in errors:
         key = error["message"] + "|" + "|".join(link["error"] for link in error["chain"])
@@ -99,48 +232,38 @@ def describe_errors(errors: List[Dict[str, Any]], indent: str = "  ") -> str:
     lines: List[str] = []
     for count, error in groups.values():
         lines.append(f"{indent}- [{error['phase']}] x{count} {error['source']}: {error['message'][:300]}")
-        for link in error["chain"][:3]:
+        for link in error["chain"][:3] if chains else []:
             lines.append(f"{indent}    {link['error'][:300]}")
             for frame in link["frames"][-3:]:
                 lines.append(f"{indent}      at {frame[:220]}")
     return "\n".join(lines)
 
 
-def redelivery_report(a: Dict[str, Any], b: Dict[str, Any]) -> str:
+def redelivery_report(results: List[Dict[str, Any]]) -> str:
     lines: List[str] = []
-    if len(a["redelivery"]) != len(b["redelivery"]):
-        lines.append(
-            f"regions redelivered: (a) {len(a['redelivery'])}, (b) {len(b['redelivery'])} "
-            "(a run that queued no region has none to redeliver)"
-        )
-    for ra, rb in zip(a["redelivery"], b["redelivery"]):
-        lines.append(f"\n-- redelivered: region {short_region(ra['region_id'])} (ended {ra['designed']}) --")
+    redelivered = [result["redelivery"] for result in results]
+    if len({len(r) for r in redelivered}) > 1:
+        lines.append("regions redelivered: " + ", ".join(
+            f"{spec.label[:3]} {len(r)}" for spec, r in zip(RUNS, redelivered))
+            + " (a run that queued no region has none to redeliver)")
+    for each in zip(*redelivered):
+        first = each[0]
+        lines.append(f"\n-- redelivered: region {short_region(first['region_id'])} (ended {first['designed']}) --")
         pairs: List[Row] = []
         for run_key in ("region_count", "region_success", "region_error", "end_time_set"):
-            pairs.append((f"job.{run_key}", ra["job"].get(run_key), rb["job"].get(run_key)))
-        for field in REGION_FIELDS:
-            pairs.append((f"region.{field}", (ra["region"] or {}).get(field), (rb["region"] or {}).get(field)))
-        pairs.append(
-            (
-                "image status notifications",
-                " > ".join(ra["image_status_events"]) or "-",
-                " > ".join(rb["image_status_events"]) or "-",
-            )
-        )
-        pairs.append(
-            (
-                "region status notifications",
-                " > ".join(ra["region_status_events"]) or "-",
-                " > ".join(rb["region_status_events"]) or "-",
-            )
-        )
-        pairs.append(("unexpected errors logged", len(ra["errors"]), len(rb["errors"])))
-        text, _ = table(pairs, ("", RUNS[0][1], RUNS[1][1]), mark_diff=False)
+            pairs.append((f"job.{run_key}", *(r["job"].get(run_key) for r in each)))
+        for field_name in REGION_FIELDS:
+            pairs.append((f"region.{field_name}", *((r["region"] or {}).get(field_name) for r in each)))
+        for events in ("image_status_events", "region_status_events"):
+            pairs.append((events.replace("_events", " notifications").replace("_", " "),
+                          *(" > ".join(r[events]) or "-" for r in each)))
+        pairs.append(("unexpected errors logged", *(len(r["errors"]) for r in each)))
+        text, _ = table(pairs, ("", *(spec.short for spec in RUNS)), mark_diff=False)
         lines.append(text)
-        for label, errors in ((RUNS[0][1], ra["errors"]), (RUNS[1][1], rb["errors"])):
-            if errors:
-                lines.append(f"  errors in {label}:")
-                lines.append(describe_errors(errors, indent="    "))
+        for spec, r in zip(RUNS, each):
+            if r["errors"]:
+                lines.append(f"  errors in {spec.label} (details in {spec.name}.json):")
+                lines.append(describe_errors(r["errors"], indent="    ", chains=False))
     return "\n".join(lines)
 
 
@@ -150,51 +273,93 @@ MIXED_REGION_FIELDS = ("status", "succeeded_tile_count", "failed_tile_count")
 
 
 def counts(result: Dict[str, Any], phase: str = "main") -> Dict[str, Any]:
+    """The job's counts, and each region's status and tile counts (one value: "STATUS succeeded+failed")."""
     tables = result[phase]
     values = {f"job.{k}": tables["job"].get(k) for k in ("region_count", "region_success", "region_error",
                                                           "end_time_set")}
     for region_id, region in tables["regions"].items():
-        for field in MIXED_REGION_FIELDS:
-            values[f"region {short_region(region_id)} [{region['designed']}].{field}"] = region[field]
+        status, succeeded, failed = (region[name] for name in MIXED_REGION_FIELDS)
+        values[f"region {short_region(region_id)} [{region['designed']}]"] = f"{status} {succeeded}+{failed}"
     return values
 
 
-def mixed_fleet_report(b: Dict[str, Any], out_dir: Path) -> int:
-    """Run (c), the fleet mid-move (``run_image.py --tables mixed``), and compare its counts after
-    ``pynamodb-tables reconcile`` with (b)'s; the number of differences (a drift-free run (c) counts as one: it
+def mixed_fleet_report(b: Dict[str, Any], out_dir: Path, endpoint: str) -> int:
+    """Run (d), the fleet mid-move (``run_image.py --tables mixed``), and compare its counts after
+    ``pynamodb-tables reconcile`` with (b)'s; the number of differences (a drift-free run (d) counts as one: it
     would not have shown reconcile anything)."""
-    label = "(c) fleet mid-move, reconciled"
-    c, log, seconds = run("mixed", out_dir)
+    label = MIXED.label
+    d, log, seconds = run(MIXED, out_dir, endpoint)
     print(f"\n== the fleet mid-move: old and new workers on the same tables, then reconcile ==\n"
-          f"{label}: {'done' if c else 'CRASHED'} in {seconds:.1f}s (log: {log})")
-    if c is None:
-        tail = [line for line in log.read_text().splitlines() if not line.startswith("{")][-25:]
-        print("\n".join(f"    {line}" for line in tail))
+          f"{label}: {'done' if d else 'CRASHED'} in {seconds:.1f}s (log: {log})")
+    if d is None:
+        print(log_tail(log))
         return 1
-    if c.get("new_workers_tables") != "pynamodb_tables":
-        print(f"run (c)'s new workers used {c.get('new_workers_tables')}, not pynamodb_tables")
+    if d.get("new_workers_tables") != "pynamodb_tables":
+        print(f"run (d)'s new workers used {d.get('new_workers_tables')}, not pynamodb_tables")
         return 1
-    before = counts(c, "before")
+    before = counts(d, "before")
     print("drifts reconcile found and fixed:")
-    for drift in c["drifts"]:
+    for drift in d["drifts"]:
         where = "job" if drift["region_id"] is None else f"region {short_region(drift['region_id'])}"
         print(f"  {where}.{drift['attribute']}: {drift['stored']} -> {drift['recounted']}"
               f"{'' if drift['fixed'] else ' (NOT fixed)'}")
-    vb, vc = counts(b), counts(c)
-    compared: List[Row] = [(name, f"{vb.get(name, '(absent)')}", f"{before.get(name)} -> {vc.get(name, '(absent)')}")
-                           for name in list(vb) + [n for n in vc if n not in vb]]
-    text, _ = table(compared, ("", RUNS[1][1], f"{label} (before -> after)"), mark_diff=False)
+    vb, vd = counts(b), counts(d)
+    compared: List[Row] = [(name, f"{vb.get(name, '(absent)')}", f"{before.get(name)} -> {vd.get(name, '(absent)')}")
+                           for name in list(vb) + [n for n in vd if n not in vb]]
+    text, _ = table(compared, ("", RUNS[1].short, f"{MIXED.short} (before -> after reconcile)"), mark_diff=False)
     print(text)
-    diffs = sum(vb.get(name) != vc.get(name) for name in set(vb) | set(vc))
-    if not c["drifts"]:
-        print("run (c) showed no drift: the scenario did not exercise reconcile")
+    diffs = sum(vb.get(name) != vd.get(name) for name in set(vb) | set(vd))
+    if not d["drifts"]:
+        print("run (d) showed no drift: the scenario did not exercise reconcile")
         diffs += 1
-    if c["errors"]:
-        print(f"unexpected errors logged in {label} ({len(c['errors'])}):")
-        print(describe_errors(c["errors"]))
-        diffs += len(c["errors"])
+    if d["errors"]:
+        print(f"unexpected errors logged in {label} ({len(d['errors'])}):")
+        print(describe_errors(d["errors"]))
+        diffs += len(d["errors"])
     print(f"{label}: {'the same counts as (b)' if not diffs else f'{diffs} difference(s) from (b)'}")
     return diffs
+
+
+def compare(out_dir: Path, endpoint: str) -> int:
+    results: List[Dict[str, Any]] = []
+    for spec in RUNS:
+        result, log, seconds = run(spec, out_dir, endpoint)
+        print(f"{spec.label}: {'done' if result else 'CRASHED'} in {seconds:.1f}s (log: {log})")
+        if result is None:
+            print("  last lines of its log:")
+            print(log_tail(log))
+            if spec is RUNS[0]:
+                print("run (a) failed: the harness or its environment is broken, nothing to compare")
+                return 2
+            print(f"\nRESULT: run {spec.label} crashed (see its log above)")
+            return 1
+        if spec.tables == "package" and result.get("tables_in_use") != "pynamodb_tables":
+            print(f"run {spec.label} used {result.get('tables_in_use')}, not pynamodb_tables: the shim did not take")
+            return 2
+        results.append(result)
+    if results[0].get("tables_in_use") != "aws.osml.model_runner.database":
+        print(f"run (a) used {results[0].get('tables_in_use')}, not the model runner's tables")
+        return 2
+
+    diffs = final_tables_report(results)
+    missed = cost_report(results)
+    print("\n== scenario 2: a finished region's message delivered again (reported, not compared) ==")
+    print(redelivery_report(results))
+    mixed_diffs = mixed_fleet_report(results[1], out_dir, endpoint)
+
+    failures = []
+    if diffs:
+        failures.append(f"{diffs} compared value(s) differ between (a), (b) and (c)")
+    if missed:
+        failures.append(f"run (c) misses {missed} of its cost targets")
+    if mixed_diffs:
+        failures.append(f"the fleet mid-move after reconcile differs from (b) ({mixed_diffs} value(s))")
+    if failures:
+        print("\nRESULT: " + "; ".join(failures))
+        return 1
+    print("\nRESULT: identical: the model runner's workers end with the same tables on pynamodb_tables, buffered "
+          "or not, and a fleet moved over halfway, once reconciled, counts as (b)")
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -207,61 +372,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    from pynamodb_tables.testing import DynamoDBLocal
 
-    results: Dict[str, Optional[Dict[str, Any]]] = {}
-    for tables, label in RUNS:
-        result, log, seconds = run(tables, args.out_dir)
-        print(f"{label}: {'done' if result else 'CRASHED'} in {seconds:.1f}s (log: {log})")
-        if result is None:
-            print("  last lines of its log:")
-            tail = [line for line in log.read_text().splitlines() if not line.startswith("{")][-25:]
-            print("\n".join(f"    {line}" for line in tail))
-        results[tables] = result
-    a, b = results["upstream"], results["package"]
-    if a is None:
-        print("run (a) failed: the harness or its environment is broken, nothing to compare")
+    started = time.monotonic()
+    try:
+        server = DynamoDBLocal().start()
+    except RuntimeError as exc:
+        print(f"compat: DynamoDB Local cannot start: {exc}")
         return 2
-    if a.get("tables_in_use") != "aws.osml.model_runner.database":
-        print(f"run (a) used {a.get('tables_in_use')}, not the model runner's tables")
-        return 2
-    if b is None:
-        print("\nRESULT: run (b) on pynamodb_tables crashed (see its log above)")
-        return 1
-    if b.get("tables_in_use") != "pynamodb_tables":
-        print(f"run (b) used {b.get('tables_in_use')}, not pynamodb_tables: the shim did not take")
-        return 2
-
-    va, vb = rows(a), rows(b)
-    compared: List[Row] = [
-        (name, va.get(name, "(absent)"), vb.get(name, "(absent)")) for name in list(va) + [n for n in vb if n not in va]
-    ]
-    print("\n== one image (6 regions x 4 tiles, 5 tiles refused by the model) through osml-model-runner 2.3.0 ==")
-    text, diffs = table(compared, ("", RUNS[0][1], RUNS[1][1]))
-    print(text)
-    for label, result in ((RUNS[0][1], a), (RUNS[1][1], b)):
-        errors = main_phase_errors(result)
-        if errors:
-            print(f"\nunexpected errors logged in {label} ({len(errors)}):")
-            print(describe_errors(errors))
-    print(
-        f"\n(expected errors: the model's refusals of tiles, logged by the model runner: "
-        f"(a) {a['expected_model_errors']}, (b) {b['expected_model_errors']})"
-    )
-
-    print("\n== scenario 2: a finished region's message delivered again (reported, not compared) ==")
-    print(redelivery_report(a, b))
-
-    mixed_diffs = mixed_fleet_report(b, args.out_dir)
-    if diffs:
-        print(f"\nRESULT: {diffs} compared value(s) differ between (a) and (b)")
-        return 1
-    if mixed_diffs:
-        print(f"\nRESULT: (a) and (b) identical, but the fleet mid-move after reconcile differs from (b) "
-              f"({mixed_diffs} value(s))")
-        return 1
-    print("\nRESULT: identical: the model runner's workers end with the same tables on pynamodb_tables, and a "
-          "fleet moved over halfway, once reconciled, counts as (b)")
-    return 0
+    print(f"DynamoDB Local at {server.endpoint} (the runs' DynamoDB; S3, SQS and SNS are moto's)")
+    try:
+        code = compare(args.out_dir, server.endpoint)
+    finally:
+        server.stop()
+    print(f"(./dev compat: {time.monotonic() - started:.0f}s)")
+    return code
 
 
 if __name__ == "__main__":

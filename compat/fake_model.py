@@ -2,7 +2,8 @@
 
 It decodes each tile it is sent (a GeoTIFF) with GDAL. A tile holding a pixel of ``BAD_PIXEL`` makes the
 "model" fail: it answers 500 with a body that is not JSON, which the model runner counts as a failed tile.
-Any other tile gets one detection back, in tile pixel coordinates.
+A tile holding a pixel of ``FEATURE_PIXEL`` gets one detection back, in tile pixel coordinates; any other
+tile none (an empty feature collection: a tile without features costs the model runner no feature writes).
 """
 
 import json
@@ -14,6 +15,7 @@ from typing import Any, Dict, List
 from osgeo import gdal
 
 BAD_PIXEL = 255
+FEATURE_PIXEL = 200
 
 gdal.UseExceptions()
 
@@ -30,9 +32,9 @@ def tile_max(body: bytes) -> int:
         gdal.Unlink(path)
 
 
-def detection(width: int = 20, height: int = 20) -> Dict[str, Any]:
-    """A feature collection with one detection near the tile's upper-left corner."""
-    bbox = [40, 40, 40 + width, 40 + height]
+def detections(count: int, width: int = 20, height: int = 20) -> Dict[str, Any]:
+    """A feature collection with ``count`` (0 or 1) detection near the tile's upper-left corner."""
+    bbox = [4, 4, 4 + width, 4 + height]
     return {
         "type": "FeatureCollection",
         "features": [
@@ -45,22 +47,27 @@ def detection(width: int = 20, height: int = 20) -> Dict[str, Any]:
                     "featureClasses": [{"iri": "compat:thing", "score": 0.9}],
                 },
             }
-        ],
+        ][:count],
     }
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The answer's headers and body are two writes: with Nagle's algorithm the body waits for the client's
+    # delayed acknowledgement of the headers (about 40 ms a tile).
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         body = self._body()
         server: FakeModel = self.server  # type: ignore[assignment]
-        if tile_max(body) >= BAD_PIXEL:
+        brightest = tile_max(body)
+        if brightest >= BAD_PIXEL:
             server.count("failed")
             self._answer(500, b"model error: this tile is not for me", "text/plain")
         else:
             server.count("succeeded")
-            self._answer(200, json.dumps(detection()).encode(), "application/json")
+            features = detections(1 if brightest >= FEATURE_PIXEL else 0)
+            self._answer(200, json.dumps(features).encode(), "application/json")
 
     def _body(self) -> bytes:
         """The request body, sent with a length or chunked (urllib3 chunks a file it is given)."""

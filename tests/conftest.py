@@ -4,6 +4,7 @@ Every test that takes ``backend`` (or ``tables``) runs once on each. DynamoDB Lo
 started once per session, on a free port; each test gets tables of its own.
 """
 
+import uuid
 from typing import Iterator, Tuple
 
 import pytest
@@ -50,6 +51,15 @@ def tables(backend: Backend) -> Iterator[Tuple[JobTable, RegionRequestTable]]:
     if backend.name != "moto":  # moto forgets everything when its mock ends
         for table in pair:
             table.model.delete_table()
+
+
+@pytest.fixture
+def local_tables(dynamodb_local: DynamoDBLocal) -> Iterator[Tuple[JobTable, RegionRequestTable]]:
+    """A pair of tables of the test's own on DynamoDB Local only (for fault and sequence tests)."""
+    pair = Backend("dynamodb_local", dynamodb_local.endpoint).tables(uuid.uuid4().hex[:8])
+    yield pair
+    for table in pair:
+        table.model.delete_table()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ another writer left; each was found by an adversarial read, not by the chaos tes
 """
 
 import copy
-import uuid
 from decimal import Decimal
 
 import botocore.session
@@ -39,15 +38,8 @@ OUTCOMES = (RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED)
 
 
 @pytest.fixture
-def tables(dynamodb_local):
-    suffix = uuid.uuid4().hex[:8]
-    job_table = JobTable(f"jobs-{suffix}", host=dynamodb_local.endpoint)
-    region_table = RegionRequestTable(f"regions-{suffix}", host=dynamodb_local.endpoint)
-    for table in (job_table, region_table):
-        table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    yield job_table, region_table
-    for table in (job_table, region_table):
-        table.model.delete_table()
+def tables(local_tables):
+    return local_tables  # on DynamoDB Local only, names of the test's own
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 modes a worker meets, each reproduced and checked (issue 9's six cases)."""
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -32,15 +31,8 @@ pytestmark = [pytest.mark.dynamodb_local, pytest.mark.slow]
 
 
 @pytest.fixture
-def tables(dynamodb_local):
-    suffix = uuid.uuid4().hex[:8]
-    job_table = JobTable(f"jobs-{suffix}", host=dynamodb_local.endpoint)
-    region_table = RegionRequestTable(f"regions-{suffix}", host=dynamodb_local.endpoint)
-    for table in (job_table, region_table):
-        table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    yield job_table, region_table
-    for table in (job_table, region_table):
-        table.model.delete_table()
+def tables(local_tables):
+    return local_tables  # on DynamoDB Local only, names of the test's own
 
 
 def another_worker(tables, **settings):
