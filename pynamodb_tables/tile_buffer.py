@@ -101,6 +101,14 @@ class _Region:
         return RegionRequestItem(**values)
 
 
+def _own_copy(item: RegionRequestItem) -> RegionRequestItem:
+    """The buffer's own copy of a region some call also returns: the caller may change its item (set a
+    number in another form, a value), never the state the buffer writes from. Its lists are copied; the
+    tiles in them, which nobody changes in place, are shared."""
+    return RegionRequestItem(**{name: list(value) if isinstance(value, list) else value
+                                for name, value in item.attribute_values.items()})
+
+
 class TileBuffer:
     """The buffered tiles of one table in this process."""
 
@@ -120,7 +128,7 @@ class TileBuffer:
             return
         with self._lock:
             region = self._regions.setdefault((item.image_id, item.region_id), _Region())
-            region.stored, region.known = item, None
+            region.stored, region.known = _own_copy(item), None
 
     def has_seen(self, key: RegionKey) -> bool:
         """Whether this process saw the region stored (its tiles are buffered, not written at once)."""
@@ -177,7 +185,7 @@ class TileBuffer:
                     region.pending[state] = [tile for tile in region.pending.get(state, [])
                                              if tile_key(tile) not in done]
                 region.pending = {state: tiles for state, tiles in region.pending.items() if tiles}
-                region.stored, region.known = written, None
+                region.stored, region.known = _own_copy(written), None
                 region.deadline = math.inf if not region.pending else region.deadline
             return written
 

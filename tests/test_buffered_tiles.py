@@ -9,6 +9,7 @@ import textwrap
 import threading
 import time
 import uuid
+from decimal import Decimal
 
 import botocore.session
 import pytest
@@ -125,6 +126,29 @@ class TestBuffering:
         region = stored(names)
         assert (region.succeeded_tiles, region.failed_tiles) == (grid(4), grid(5)[4:])
         assert (region.succeeded_tile_count, region.failed_tile_count) == (4, 1)
+
+    @pytest.mark.parametrize("call", ["start", "get", "list", "add_tile at 1000"])
+    def test_a_region_the_worker_holds_and_changes_is_not_the_buffers(self, names, call):
+        """The worker's item (returned by any call) is its own: numbers it sets in another accepted form
+        (Decimal, as boto3 reads them) or values it changes never reach what the buffer writes from."""
+        jobs, regions = tables(names)
+        jobs.start_image_request(JobItem("img", "job", region_count=1))
+        held = regions.start_region_request(RegionRequestItem("r", "img", "job"))
+        if call == "get":
+            held = regions.get_region_request("r", "img")
+        elif call == "list":
+            held = regions.list_regions("img")[0]
+        elif call == "add_tile at 1000":
+            for tile in grid(1000):
+                held = regions.add_tile("img", "r", tile, TileState.SUCCEEDED)
+        start_time = held.start_time
+        regions.add_tile("img", "r", grid(1, 1000)[0], TileState.FAILED)
+        held.start_time, held.region_retry_count = Decimal(start_time), Decimal(7)
+        held.succeeded_tile_count = Decimal(held.succeeded_tile_count or 0)
+        regions.flush()
+        region = stored(names)
+        assert region.failed_tiles == grid(1, 1000) and region.failed_tile_count == 1
+        assert region.start_time == start_time and region.region_retry_count == 0
 
     def test_a_bad_tile_and_an_unknown_region_fail_at_once(self, names):
         _, regions = started(names)
