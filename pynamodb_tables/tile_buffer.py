@@ -105,8 +105,9 @@ def _own_copy(item: RegionRequestItem) -> RegionRequestItem:
     """The buffer's own copy of a region some call also returns: the caller may change its item (set a
     number in another form, a value), never the state the buffer writes from. Its lists are copied; the
     tiles in them, which nobody changes in place, are shared."""
-    return RegionRequestItem(**{name: list(value) if isinstance(value, list) else value
-                                for name, value in item.attribute_values.items()})
+    values: Dict[str, Any] = {name: list(value) if isinstance(value, list) else value
+                              for name, value in item.attribute_values.items()}
+    return RegionRequestItem(**values)
 
 
 class TileBuffer:
