@@ -136,8 +136,11 @@ def test_a_watch_during_an_outage_ends_on_ctrl_c(proxy: Proxy, dynamodb_local: A
     tables = Tables(proxy.endpoint)
     make_job(tables)
     proxy.pause()
+    # Ctrl-C as in a terminal: a test run started in the background (`cmd &`) ignores SIGINT, and so would the
+    # script it starts, were its default not set again.
     watch = subprocess.Popen([str(SCRIPT), "list-jobs", "--watch", "--json", "--interval", "0.5", *tables.args()],
-                             env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert watch.stderr is not None
         assert "DynamoDB not answering since" in watch.stderr.readline()  # no answer yet: it waits
