@@ -24,7 +24,7 @@ from pynamodb_tables import (
     tiles_to_process,
 )
 from pynamodb_tables.event_summary import EventSummary
-from pynamodb_tables.management.render import operations_view, plain
+from pynamodb_tables.management.render import operations_view, plain_text
 from pynamodb_tables.testing import create_tables, embedded_dynamodb
 
 
@@ -88,7 +88,7 @@ def main() -> None:
             unsubscribe()
         print(f"job {job.image_id}: success={job.region_success} error={job.region_error} "
               f"count={job.region_count} ended={job.end_time is not None} duration={job.processing_duration}s")
-        print("\n" + plain(operations_view(summary.figures())))
+        print("\n" + plain_text(operations_view(summary.figures())))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ attribute class; hence the ``type: ignore`` on each.)
 
 import numbers
 from decimal import Decimal
-from typing import Any, List
+from typing import Any, List, Optional
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, TTLAttribute
 
@@ -26,6 +26,16 @@ class BoxAttribute(ListAttribute[Pair]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(of=IntPairAttribute, **kwargs)  # type: ignore[arg-type]
+
+
+def as_int(value: Any) -> Optional[int]:
+    """``value`` as an int if it is one (any ``numbers.Integral`` or an integral ``Decimal``; not a bool):
+    the one place the package takes the integer forms its callers use."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return None
 
 
 class TileListAttribute(ListAttribute[Box]):
@@ -51,8 +61,5 @@ class ExpireTimeAttribute(TTLAttribute):
     any ``numbers.Integral`` or an integral ``Decimal``."""
 
     def _normalize(self, value: Any) -> Any:
-        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            value = int(value)
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            return int(value)
-        return super()._normalize(value)  # type: ignore[no-untyped-call]
+        number = as_int(value)
+        return number if number is not None else super()._normalize(value)  # type: ignore[no-untyped-call]

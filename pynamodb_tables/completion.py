@@ -1,7 +1,8 @@
 """Finishing a region: its outcome and the job's counter in one DynamoDB transaction (``complete_region``)."""
 
 from . import validation
-from .errors import InvalidRequestError, located
+from .errors import CompleteRegionException, InvalidRequestError, failing_as
+from .finishing import finish
 from .items import copy_stored
 from .job_table import JobItem, JobTable
 from .models import RegionRequestItem
@@ -9,6 +10,7 @@ from .observing import observed
 from .region_request_table import RegionRequestTable, own_values
 from .region_states import terminal_status
 from .status import RequestStatus
+from .store import store_of
 
 OPERATION = "complete_region"
 
@@ -34,12 +36,12 @@ def complete_region(
     with observed(OPERATION, getattr(region_table, "table_name", None)):
         if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
             raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
-        with located(OPERATION, region_table.table_name):
+        with failing_as(CompleteRegionException, OPERATION, region_table.table_name):
             given = validation.region_values(region_item)
-            key = region_table.key(given["image_id"], given["region_id"])
+            key = store_of(region_table).key(given["image_id"], given["region_id"])
             outcome = terminal_status(region_status)
-            region, job = region_table.finish(job_table, key, outcome, region=RegionRequestItem(**given),
-                                              values=own_values(given), operation=OPERATION)
+            region, job = finish(region_table, job_table, key, outcome, region=RegionRequestItem(**given),
+                                 values=own_values(given))
         assert job is not None
         copy_stored(region_item, region)
         return job

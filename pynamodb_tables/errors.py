@@ -8,8 +8,9 @@ also a ``ValueError``; it is raised before any write.
 
 import functools
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar, cast
+from typing import Any, Callable, Iterator, Mapping, Optional, Type, TypeVar, cast
 
+from . import failures
 from .observing import observed
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +35,7 @@ class PynamoDBTablesError(Exception):
         self.item = item
         #: DynamoDB's error code (or the transport error's name) when a request failed.
         self.code: Optional[str] = None
-        super().__init__(self._describe())
+        super().__init__(self._located_message())
 
     def locate(self, operation: str, table: Optional[str], key: Optional[Mapping[str, Any]] = None) -> None:
         """Fill in the operation, table and key where the raiser did not know them."""
@@ -42,9 +43,9 @@ class PynamoDBTablesError(Exception):
         self.table = self.table or table
         if self.key is None and key is not None:
             self.key = dict(key)
-        self.args = (self._describe(),)
+        self.args = (self._located_message(),)
 
-    def _describe(self) -> str:
+    def _located_message(self) -> str:
         where = []
         if self.operation:
             where.append(self.operation)
@@ -65,18 +66,51 @@ def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
         raise
 
 
-def table_operation(method: F) -> F:
-    """A public table method: its errors name it and the table (``self.table_name``), and it is one
-    observed operation (``observing.observed``), whose event names the same."""
-    operation = method.__name__
+@contextmanager
+def failing_as(error: Type["PynamoDBTablesError"], operation: Optional[str],
+               table: Optional[str] = None) -> Iterator[None]:
+    """The one place where a failure becomes the public error: inside, a :class:`~pynamodb_tables.
+    failures.Failed` is raised as ``error`` naming ``operation``, the table (the failure's, else
+    ``table``) and the failure's key, chaining its cause; the package's own errors are named where
+    they are not already. ``operation`` ``None``: the enclosing operation's (a step of it whose
+    failures are ``error`` rather than the operation's own class)."""
+    try:
+        if operation is None:
+            yield
+        else:
+            with located(operation, table):
+                yield
+    except failures.Failed as failure:
+        public = error(failure.message, operation=operation, table=failure.table or table, key=failure.key,
+                       item=failure.item)
+        public.code = failure.code
+        raise public from failure.__cause__
 
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        table = getattr(self, "table_name", None)
-        with observed(operation, table), located(operation, table):
-            return method(self, *args, **kwargs)
 
-    return cast(F, wrapper)
+@contextmanager
+def operation(name: str, table: Optional[str], error: Type["PynamoDBTablesError"],
+              key: Optional[Mapping[str, str]] = None) -> Iterator[None]:
+    """One public operation: observed (one event, ``observing.observed``, on ``key`` if given, else on
+    the first key it names), its failures raised as ``error`` (:func:`failing_as`)."""
+    with observed(name, table, key), failing_as(error, name, table):
+        yield
+
+
+def table_operation(error: Type["PynamoDBTablesError"]) -> Callable[[F], F]:
+    """A public table method, one :func:`operation` named after it on ``self.table_name``, whose
+    failures are ``error``."""
+
+    def decorate(method: F) -> F:
+        name = method.__name__
+
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with operation(name, getattr(self, "table_name", None), error):
+                return method(self, *args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
 
 
 class ConfigurationError(PynamoDBTablesError, ValueError):

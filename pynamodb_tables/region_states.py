@@ -36,8 +36,8 @@ from pynamodb.expressions.condition import Condition
 from . import clock, validation
 from .attributes import TileListAttribute
 from .errors import InvalidRegionRequestException
-from .items import still
-from .models import RegionRequestItem
+from .items import absent, still
+from .models import JobItem, RegionRequestItem
 from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
 from .tiles import has_length_of, is_empty
 
@@ -50,6 +50,27 @@ LIFECYCLE_ATTRIBUTES = ("region_status", "region_retry_count", "start_time", "en
 ONLY_STATE_CHANGES_WRITE = ("region_retry_count", "start_time", "end_time", "expire_time")
 
 
+#: Refusals by another worker's writes to the same running attempt after which a state change stops
+#: pinning the whole region (a start, a completion) and a tile write stops pinning its lists.
+EXACT_ATTEMPTS = 3
+
+
+def is_outcome(status: Any) -> bool:
+    """Whether ``status`` (a status's stored value) is an outcome: ``SUCCESS``, ``PARTIAL`` or ``FAILED``."""
+    return status in TERMINAL_VALUES
+
+
+def is_running_status(status: Any) -> bool:
+    """Whether ``status`` (a status's stored value) is a running one: ``STARTED`` or ``IN_PROGRESS``
+    (``None``, no status, is neither running nor an outcome)."""
+    return status in NON_TERMINAL_VALUES
+
+
+def region_exists() -> Condition:
+    """The region item exists."""
+    return RegionRequestItem.region_id.exists()
+
+
 def is_running() -> Condition:
     """The stored region has a status and it is not an outcome."""
     return RegionRequestItem.region_status.is_in(*sorted(NON_TERMINAL_VALUES))
@@ -57,7 +78,7 @@ def is_running() -> Condition:
 
 def was_worked_on(stored: RegionRequestItem) -> bool:
     """Whether a start of ``stored`` is a retry: it has an outcome or any tile."""
-    return stored.region_status in TERMINAL_VALUES or bool(stored.succeeded_tiles) or bool(stored.failed_tiles)
+    return is_outcome(stored.region_status) or bool(stored.succeeded_tiles) or bool(stored.failed_tiles)
 
 
 def unchanged(stored: RegionRequestItem, overwritten: Iterable[str] = ()) -> Condition:
@@ -67,7 +88,7 @@ def unchanged(stored: RegionRequestItem, overwritten: Iterable[str] = ()) -> Con
     this condition leaves ``stored`` with the values it sets. ``stored`` holds normalised values
     (as loaded, or built from ``validation.region_values``)."""
     skip = set(overwritten)
-    conditions: List[Condition] = [RegionRequestItem.region_id.exists()]
+    conditions: List[Condition] = [region_exists()]
     for name, attribute in RegionRequestItem.get_attributes().items():
         if name in skip or attribute.is_hash_key or attribute.is_range_key:
             continue
@@ -126,15 +147,20 @@ def start(stored: Optional[RegionRequestItem], values: Dict[str, Any], now: int,
         for name, empty in _EMPTY.items():
             if getattr(stored, name) is None:
                 fresh.setdefault(name, empty)
-    if exact:
-        return fresh, unchanged(stored, values)
+    return fresh, (unchanged(stored, values) if exact else start_decision_holds(stored))
+
+
+def start_decision_holds(stored: RegionRequestItem) -> Condition:
+    """A start decided on ``stored`` is still right: same status, start, end and retry count, and no
+    tile yet if it had none. Weaker than :func:`unchanged`: tiles and other attributes may have been
+    written since."""
     item = RegionRequestItem
-    condition = (item.region_id.exists() & still(item.region_status, stored.region_status)
+    condition = (region_exists() & still(item.region_status, stored.region_status)
                  & still(item.start_time, stored.start_time) & still(item.end_time, stored.end_time)
                  & still(item.region_retry_count, stored.region_retry_count))
-    if not worked_on:
+    if not was_worked_on(stored):
         condition &= is_empty(item.succeeded_tiles) & is_empty(item.failed_tiles)
-    return fresh, condition
+    return cast(Condition, condition)
 
 
 def same_decision(before: RegionRequestItem, after: RegionRequestItem) -> bool:
@@ -169,3 +195,41 @@ def terminal_status(region_status: Any) -> RequestStatus:
         raise InvalidRegionRequestException(
             f"region_status {status.value} is not an outcome; expected SUCCESS, PARTIAL or FAILED")
     return status
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+def job_exists() -> Condition:
+    """The job item exists."""
+    return JobItem.image_id.exists()
+
+
+def job_is_new() -> Condition:
+    """No job item exists yet (a start)."""
+    return JobItem.image_id.does_not_exist()
+
+
+def job_counts_as(stored: JobItem) -> Condition:
+    """The job's counters are still as ``stored`` holds them."""
+    return cast(Condition, still(JobItem.region_success, stored.region_success)
+                & still(JobItem.region_error, stored.region_error))
+
+
+def job_is_running() -> Condition:
+    """The job has not ended (an ended job keeps its ``end_time`` and duration)."""
+    return absent(JobItem.end_time)
+
+
+def job_can_end(stored: JobItem) -> Condition:
+    """An end decided on ``stored``: the job has not ended and its counters are as read, so that the
+    job the end leaves is ``stored`` with the values it sets."""
+    return cast(Condition, job_exists() & job_is_running() & job_counts_as(stored))
+
+
+def job_can_count(gives_back_error: bool) -> Condition:
+    """A completion's count: the job exists and, where the completion moves an earlier error outcome
+    of the region to ``SUCCESS`` (``gives_back_error``), holds that error count."""
+    condition = job_exists()
+    if gives_back_error:
+        condition &= JobItem.region_error >= 1
+    return condition

@@ -76,7 +76,7 @@ class Failure:
     items: List[Optional[Dict[str, Any]]] = field(default_factory=list)  # ... and stored items (wire form)
     cause: str = ""  # why it is sent again (one of observing.RETRY_CAUSES), when it is
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
 
 
@@ -84,10 +84,16 @@ class SendError(Exception):
     """A request that did not succeed; ``failure`` says how. Raised only inside the package."""
 
     def __init__(self, failure: Failure, *, after_unknown: bool, attempts: int) -> None:
-        super().__init__(failure.describe())
+        super().__init__(failure.summary())
         self.failure = failure
         self.after_unknown = after_unknown  # an earlier send of this request may have landed
         self.attempts = attempts
+
+    def explained(self) -> str:
+        """One line for the request that failed: DynamoDB's code and message, and how often it was sent."""
+        if self.failure.retry:  # kept failing until the retries ran out
+            return f"DynamoDB did not answer: {self.failure.summary()} (sent {self.attempts} times)"
+        return f"DynamoDB {self.failure.summary()}"
 
 
 class Refused(SendError):
@@ -222,4 +228,4 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
 def describe_failure(exc: BaseException) -> str:
     """One line for any exception raised by a DynamoDB call: its code and message where it has one."""
     failure = classify(exc)
-    return failure.describe() if failure is not None else f"{type(exc).__name__}: {exc}"
+    return failure.summary() if failure is not None else f"{type(exc).__name__}: {exc}"

@@ -23,7 +23,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from .attributes import TileListAttribute
-from .items import absent
+from .errors import PynamoDBTablesError, RegionFullError
+from .failures import Failed
+from .items import absent, with_values
 from .models import RegionRequestItem
 from .sizing import ITEM_BUDGET, ITEM_LIMIT, MAX_NUMBER_BYTES, MAX_TILE_BYTES, SMALL_TEXT, appended_size, item_size
 from .status import RequestStatus
@@ -79,6 +81,21 @@ def room_problem(after: Model, *, before: Optional[Model] = None, extra: int = 0
     what = "region" if isinstance(after, RegionRequestItem) else "job"
     return (f"the {what} item would grow to {size} bytes, past the {ITEM_BUDGET} it may use (DynamoDB items are "
             f"limited to {ITEM_LIMIT} bytes, and an item keeps room for its state changes); nothing was written")
+
+
+def require_room(after: Model, key: Mapping[str, Any], *, before: Optional[Model] = None, extra: int = 0,
+                 error: Optional[Type[PynamoDBTablesError]] = None) -> None:
+    """Raise if writing ``after`` (plus ``extra`` bytes) over ``before`` would break the rule:
+    ``error`` if given (:class:`~pynamodb_tables.errors.RegionFullError`: the tile lists are
+    full), else a failure of the operation. Nothing is written either way."""
+    problem = room_problem(after, before=before, extra=extra)
+    if problem is None:
+        return
+    what = "its tile lists are full" if error is RegionFullError else "no room for these values"
+    item = with_values(after, {})
+    if error is not None:
+        raise error(f"{what}: {problem}", key=key, item=item)
+    raise Failed(f"{what}: {problem}", key=key, item=item)
 
 
 def _variable(model: Type[Model]) -> Dict[str, Attribute[Any]]:

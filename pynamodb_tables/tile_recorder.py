@@ -9,13 +9,14 @@ from typing import Any, Dict, List, Optional, Type
 
 from . import validation
 from .attributes import Box
-from .errors import InvalidRequestError, located
+from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionException, located, operation
+from .finishing import finish
 from .job_table import JobItem, JobTable
 from .models import RegionRequestItem
-from .observing import observed
 from .region_request_table import RegionRequestTable
 from .region_states import terminal_status
 from .status import RequestStatus, TileState
+from .store import store_of
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -57,7 +58,7 @@ class TileRecorder:
                 or not math.isfinite(flush_interval) or flush_interval < 0:
             raise InvalidRequestError(f"flush_interval must be a number of seconds >= 0, got {flush_interval!r}")
         self.region_table = region_table
-        self.key = region_table.key(image_id, region_id)
+        self.key = store_of(region_table).key(image_id, region_id)
         self.image_id, self.region_id = self.key["image_id"], self.key["region_id"]
         if region is not None and (not isinstance(region, RegionRequestItem)
                                    or (region.image_id, region.region_id) != (self.image_id, self.region_id)):
@@ -99,7 +100,8 @@ class TileRecorder:
 
     def flush(self) -> Optional[RegionRequestItem]:
         """Write every buffered tile (both lists in one write); returns the region as stored."""
-        with observed("TileRecorder.flush", self.region_table.table_name, self.key), self._lock:
+        with operation("TileRecorder.flush", self.region_table.table_name, UpdateRegionException, self.key), \
+                self._lock:
             batch = self._batch()
             if batch:
                 self.region = self.region_table.record_tiles(self.image_id, self.region_id, batch, region=self.region)
@@ -113,15 +115,14 @@ class TileRecorder:
         """Write the buffered tiles, the region's outcome and the job's counter in one transaction
         (tiles first, in their own write, where the item has no room for both); returns the job
         as stored. Counted once, whatever is retried or redelivered, as ``complete_region``."""
-        with observed("TileRecorder.complete", self.region_table.table_name, self.key):
-            with located("TileRecorder.complete", self.region_table.table_name):
-                if not isinstance(job_table, JobTable):
-                    raise InvalidRequestError(f"expected a JobTable, got {type(job_table).__name__}")
-                outcome = terminal_status(region_status)
+        with operation("TileRecorder.complete", self.region_table.table_name, CompleteRegionException, self.key):
+            if not isinstance(job_table, JobTable):
+                raise InvalidRequestError(f"expected a JobTable, got {type(job_table).__name__}")
+            outcome = terminal_status(region_status)
             with self._lock:
                 batch = self._batch()
-                self.region, job = self.region_table.finish(job_table, self.key, outcome, region=self.region,
-                                                            tiles=batch, operation="TileRecorder.complete")
+                self.region, job = finish(self.region_table, job_table, self.key, outcome, region=self.region,
+                                          tiles=batch)
                 assert job is not None
                 self._written(batch)
                 self._last_flush = time.monotonic()

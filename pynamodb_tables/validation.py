@@ -8,16 +8,14 @@ only where it is a valid one), ``str`` subclasses become ``str``. Anything else 
 nothing is ever stored in a form that a later read cannot load.
 """
 
-import numbers
 from datetime import datetime, timezone
-from decimal import Decimal
 from enum import Enum
-from typing import Any, Dict, List, Optional, Tuple, Type, cast
+from typing import Any, Dict, List, Tuple, Type, cast
 
 from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute
+from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute, as_int
 from .errors import InvalidRegionRequestException, InvalidRequestError, InvalidTileError
 from .models import JobItem, RegionRequestItem
 from .sizing import MAX_PIXEL, MAX_TEXT
@@ -33,15 +31,6 @@ _STATUS_NAMES = ", ".join(RequestStatus.__members__)
 
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
-
-
-def as_int(value: Any) -> Optional[int]:
-    """``value`` as an int if it is one (any ``numbers.Integral`` or an integral ``Decimal``; not a bool)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    return None
 
 
 def integer(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError, *, minimum: int = 0) -> int:

@@ -28,6 +28,7 @@ from pynamodb_tables import (
     subscribe,
 )
 from pynamodb_tables.observing import RETRY_CAUSES, observed, tally
+from pynamodb_tables.store import store_of
 from pynamodb_tables.testing import create_tables
 from tests.faults import FaultInjector, clients_of
 from tests.test_concurrency import in_threads
@@ -171,7 +172,7 @@ def test_an_operation_emits_one_event_with_every_field(tables: Tables, case: Cas
     assert (event.operation, event.table, event.error) == (case.operation, table.table_name, None)
     assert fields(event) == expected(case, tables)
     assert event.retried == 0
-    assert set(event.key) == set(table.key_names) and all(event.key.values())
+    assert set(event.key) == set(store_of(table).key_names) and all(event.key.values())
     assert before <= event.started_at <= after and 0 < event.duration_ms <= (after - before) * 1000 + 1
 
 

@@ -48,9 +48,11 @@ from pynamodb_tables import (
     complete_region,
     tile_buffer,
 )
+from pynamodb_tables.errors import failing_as
 from pynamodb_tables.repair import fail_stale, reconcile
 from pynamodb_tables.room import reserved_size
 from pynamodb_tables.sizing import ITEM_BUDGET
+from pynamodb_tables.store import store_of
 from tests.faults import ArmedFault, clients_of
 from tests.model_runner_items import OldWorker
 from tests.seed_forms import Int64
@@ -520,10 +522,11 @@ class Workers(RuleBasedStateMachine):
 
     def tables(self) -> Dict[str, Any]:
         jobs, regions = self.reader
-        job = jobs.read(jobs.key(self.image_id), operation="check", error=CompleteRegionException)
-        # Read around the buffer: a read through list_regions would write the tiles it holds.
-        stored = {item.region_id: item for item in regions.query(regions.key(self.image_id), operation="check",
-                                                                 error=CompleteRegionException)}
+        jobs, regions = store_of(jobs), store_of(regions)
+        with failing_as(CompleteRegionException, "check"):
+            job = jobs.read(jobs.key(self.image_id))
+            # Read around the buffer: a read through list_regions would write the tiles it holds.
+            stored = {item.region_id: item for item in regions.query(regions.key(self.image_id))}
         return {"job": job, "regions": stored}
 
     def matches(self, model: Model) -> bool:

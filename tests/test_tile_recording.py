@@ -23,6 +23,7 @@ from pynamodb_tables import (
 )
 from pynamodb_tables.attributes import TileListAttribute
 from pynamodb_tables.sizing import ITEM_BUDGET, ITEM_LIMIT, item_size, value_size
+from pynamodb_tables.store import store_of
 from tests.backends import T0
 from tests.faults import CallCounter, FaultInjector, clients_of
 
@@ -56,15 +57,16 @@ class TestAddTilesWrites:
 
     def test_list_changed_between_read_and_write_is_retried(self, region_table, region, monkeypatch):
         other = RegionRequestTable(region_table.table_name, host=region_table.host)
-        read = region_table.existing
+        store = store_of(region_table)
+        read = store.existing
 
         def read_then_race(*args, **kwargs):
             stored = read(*args, **kwargs)
-            monkeypatch.setattr(region_table, "existing", read)
+            monkeypatch.setattr(store, "existing", read)
             other.add_tiles("img", "r", grid(3, offset=299), TileState.SUCCEEDED)  # lands after our read
             return stored
 
-        monkeypatch.setattr(region_table, "existing", read_then_race)
+        monkeypatch.setattr(store, "existing", read_then_race)
         item = region_table.add_tiles("img", "r", grid(300), TileState.SUCCEEDED)
         assert item.succeeded_tile_count == 302
         assert sorted(item.succeeded_tiles) == sorted(grid(302))

@@ -29,7 +29,7 @@ from .options import (
 from .presentation import present
 from .provisioning import delete_tables, ensure_tables
 from .render import View, job_list_view, report_view, results_view, status_view
-from .settings import Settings, open_tables
+from .settings import Settings, open_table_pair
 from .template import template
 from .terminal import open_screen
 from .watch import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
@@ -107,7 +107,7 @@ def table_options(args: Namespace) -> TableOptions:
          "changed and the exit code is 1.", *TABLE_OPTIONS)
 def create_tables(args: Namespace, settings: Settings) -> int:
     options = table_options(args)
-    tables, screen = open_tables(settings), open_screen()
+    tables, screen = open_table_pair(settings), open_screen()
     for result in ensure_tables(tables, options):
         screen.show(results_view([result], tables.name_width()))
     return EXIT_OK
@@ -119,7 +119,7 @@ def create_tables(args: Namespace, settings: Settings) -> int:
          JSON, option("--approximate", action="store_true",
                       help="item counts from DescribeTable (refreshed about every six hours) instead of a scan"))
 def describe(args: Namespace, settings: Settings) -> int:
-    reports = inspect_both(open_tables(settings), details=True, approximate=args.approximate)
+    reports = inspect_both(open_table_pair(settings), details=True, approximate=args.approximate)
     if args.json:
         print(json.dumps({"ok": not any(r.problems() for r in reports), "tables": [r.as_json() for r in reports]},
                          indent=2))
@@ -135,7 +135,7 @@ def describe(args: Namespace, settings: Settings) -> int:
          "Delete both tables and every item in them. Refuses without --yes, and while either table has deletion "
          "protection on.", option("--yes", action="store_true", help="really delete both tables"))
 def delete(args: Namespace, settings: Settings) -> int:
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
     if not args.yes:
         names = " and ".join(repr(table.table_name) for _, table in tables.roles())
         raise CommandError(f"refusing to delete {names} without --yes", EXIT_USAGE)
@@ -151,7 +151,7 @@ def delete(args: Namespace, settings: Settings) -> int:
          "regions without an outcome) until the job ends, then the whole job once more.", IMAGE_ID, JSON, WATCH,
          INTERVAL, WIDE, STALE_AFTER)
 def status(args: Namespace, settings: Settings) -> int:
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
 
     def view(snap: Dict[str, Any], width: Optional[int]) -> View:
         running_only = args.watch and snap["job"]["state"] != "ended"  # the last frame shows every region
@@ -168,7 +168,7 @@ def status(args: Namespace, settings: Settings) -> int:
          option("--state", choices=JOB_STATES, help="only jobs in this state"), JSON, WATCH, INTERVAL, WIDE,
          STALE_AFTER)
 def jobs(args: Namespace, settings: Settings) -> int:
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
     return present(args, lambda progress: list_jobs(tables, args.state, args.stale_after, progress),
                    lambda listed, _: job_list_view(listed, tables.job.table_name), lambda listed: listed.as_json(),
                    lambda listed: all(job["state"] == "ended" for job in listed.jobs))
@@ -178,7 +178,7 @@ def jobs(args: Namespace, settings: Settings) -> int:
          "Print the job and every region of IMAGE_ID as JSON lines, one item per line, job first, every attribute "
          "as stored (strongly consistent reads): for tickets and jq.", IMAGE_ID)
 def export(args: Namespace, settings: Settings) -> int:
-    for item in export_items(open_tables(settings), args.image_id):
+    for item in export_items(open_table_pair(settings), args.image_id):
         print(json.dumps(item, sort_keys=True), flush=True)
     return EXIT_OK
 
@@ -189,7 +189,7 @@ def export(args: Namespace, settings: Settings) -> int:
          "Tables with deletion protection are also retained when the stack is deleted.", *TABLE_OPTIONS)
 def cloudformation(args: Namespace, settings: Settings) -> int:
     options = table_options(args)
-    print(json.dumps(template(definitions(open_tables(settings), options)), indent=2))
+    print(json.dumps(template(definitions(open_table_pair(settings), options)), indent=2))
     return EXIT_OK
 
 
@@ -202,7 +202,7 @@ def cloudformation(args: Namespace, settings: Settings) -> int:
 def policy(args: Namespace, settings: Settings) -> int:
     if not re.fullmatch(r"\d{12}|\*", args.account_id):
         raise CommandError(f"--account-id must be 12 digits or '*', got {args.account_id!r}", EXIT_USAGE)
-    print(json.dumps(iam_policy(open_tables(settings), settings.region or "*", args.account_id), indent=2))
+    print(json.dumps(iam_policy(open_table_pair(settings), settings.region or "*", args.account_id), indent=2))
     return EXIT_OK
 
 

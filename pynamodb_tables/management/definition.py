@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from pynamodb.attributes import TTLAttribute
 
 from ..base_table import BoundTable
-from .settings import Tables
+from .settings import TablePair
 
 ON_DEMAND, PROVISIONED = "PAY_PER_REQUEST", "PROVISIONED"
 BILLING_MODES = (ON_DEMAND, PROVISIONED)
@@ -104,6 +104,6 @@ class TableDefinition:
         return properties
 
 
-def definitions(tables: Tables, options: TableOptions) -> Sequence[TableDefinition]:
+def definitions(tables: TablePair, options: TableOptions) -> Sequence[TableDefinition]:
     """Both tables' definitions, job table first."""
     return [TableDefinition.of(role, table, options) for role, table in tables.roles()]

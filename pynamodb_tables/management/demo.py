@@ -16,8 +16,8 @@ from .demo_workers import run_workers
 from .errors import CommandError
 from .job_status import DEFAULT_STALE_AFTER_S, snapshot
 from .provisioning import ensure_tables
-from .render import operations_view, plain, results_view, status_view
-from .settings import Settings, open_tables
+from .render import operations_view, plain_text, results_view, status_view
+from .settings import Settings, open_table_pair
 
 DEMO_TABLES = ("demo-jobs", "demo-regions")
 
@@ -47,9 +47,9 @@ def run_demo(settings: Settings, workers: int, image_id: Optional[str]) -> None:
                        region_table=settings.region_table or DEMO_TABLES[1])
     scenario = Scenario()
     with demo_endpoint(settings) as settings:
-        tables = open_tables(settings)
+        tables = open_table_pair(settings)
         for result in ensure_tables(tables, TableOptions()):
-            print(plain(results_view([result], tables.name_width())), flush=True)
+            print(plain_text(results_view([result], tables.name_width())), flush=True)
         image_id = image_id or f"demo-{uuid.uuid4().hex[:8]}"
         summary = EventSummary()  # the job's calls, from the package's events: this process's, then the workers'
         unsubscribe = subscribe(summary)
@@ -65,13 +65,13 @@ def run_demo(settings: Settings, workers: int, image_id: Optional[str]) -> None:
               f"worker crashes (a new worker takes its place), {scenario.region_id(scenario.duplicate_region)} is "
               "delivered twice\n", flush=True)
         events = run_workers(settings, image_id, scenario, workers)
-        print("\n" + plain(status_view(snapshot(tables, image_id, DEFAULT_STALE_AFTER_S))))
+        print("\n" + plain_text(status_view(snapshot(tables, image_id, DEFAULT_STALE_AFTER_S))))
         regions = {r.region_id: r for r in tables.region.list_regions(image_id)}
         checks = DemoResult(scenario, tables.job.get_image_request(image_id), regions, events).checks()
     for event in events:
         summary.merge(event.operations or {})
     print("\nchecks\n" + "\n".join(f"  {'ok  ' if ok else 'FAIL'}  {text}" for ok, text in checks))
-    print("\n" + plain(operations_view(summary.figures())))
+    print("\n" + plain_text(operations_view(summary.figures())))
     failed = [text for ok, text in checks if not ok]
     if failed:
         raise CommandError(f"demo counts are not exact: {'; '.join(failed)}")

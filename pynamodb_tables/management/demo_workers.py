@@ -18,7 +18,7 @@ from ..status import RequestStatus, TileState
 from .demo_scenario import Delivery, DemoEvent, Scenario
 from .errors import CommandError, describe_error
 from .render import progress_bar
-from .settings import Settings, Tables, open_tables
+from .settings import Settings, TablePair, open_table_pair
 
 DEMO_TIMEOUT_S = 120.0
 CRASH_EXIT_CODE = 3
@@ -45,7 +45,7 @@ def end_if_complete(job_table: JobTable, job: JobItem) -> str:
         return "already ended"
 
 
-def deliver(tables: Tables, image_id: str, scenario: Scenario, delivery: Delivery) -> DemoEvent:
+def deliver(tables: TablePair, image_id: str, scenario: Scenario, delivery: Delivery) -> DemoEvent:
     """A worker's real calls for one region message (a crash returns early, completing nothing)."""
     n = delivery.region
     region_id = scenario.region_id(n)
@@ -69,7 +69,7 @@ def deliver(tables: Tables, image_id: str, scenario: Scenario, delivery: Deliver
 def demo_worker(number: int, settings: Settings, image_id: str, scenario: Scenario, inbox: Any, outbox: Any) -> None:
     """A worker process: handle region messages until a ``None``; a planned crash ends the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
     summary = EventSummary()
     subscribe(summary)
     for delivery in iter(inbox.get, None):

@@ -11,10 +11,10 @@ from typing import Any, Dict, Iterator
 
 from .errors import CommandError
 from .reads import ReadCost, query_hash_key, request
-from .settings import Tables
+from .settings import TablePair
 
 
-def plain(value: Dict[str, Any]) -> Any:
+def plain_value(value: Dict[str, Any]) -> Any:
     """One DynamoDB attribute value (``{"S": "x"}``, ``{"N": "1"}``...) as plain JSON."""
     ((kind, data),) = value.items()
     if kind == "N":
@@ -26,7 +26,7 @@ def plain(value: Dict[str, Any]) -> Any:
     if kind == "B":
         return base64.b64encode(data).decode()
     if kind == "L":
-        return [plain(v) for v in data]
+        return [plain_value(v) for v in data]
     if kind == "M":
         return plain_item(data)
     if kind == "NS":
@@ -42,10 +42,10 @@ def number(text: str) -> Any:
 
 
 def plain_item(item: Dict[str, Any]) -> Dict[str, Any]:
-    return {name: plain(value) for name, value in sorted(item.items())}
+    return {name: plain_value(value) for name, value in sorted(item.items())}
 
 
-def export_items(tables: Tables, image_id: str) -> Iterator[Dict[str, Any]]:
+def export_items(tables: TablePair, image_id: str) -> Iterator[Dict[str, Any]]:
     """The job of ``image_id``, then each of its regions in ``region_id`` order (unknown image: an error)."""
     cost = ReadCost()
     job = request(tables.job, "get_item", cost, hash_key=image_id, consistent=True).get("Item")

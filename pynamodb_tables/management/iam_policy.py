@@ -2,7 +2,7 @@
 
 from typing import Any, Dict, Tuple
 
-from .settings import Tables, logical_id
+from .settings import TablePair, logical_id
 
 #: What a worker's calls need, per table: every write is an ``UpdateItem``, alone or as an
 #: ``Update`` in a ``TransactWriteItems`` (which IAM authorises per item action: it has no action
@@ -21,7 +21,7 @@ def partition_of(region: str) -> str:
     return "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
-def iam_policy(tables: Tables, region: str, account_id: str) -> Dict[str, Any]:
+def iam_policy(tables: TablePair, region: str, account_id: str) -> Dict[str, Any]:
     """The policy a worker needs: :data:`WORKER_ACTIONS` on each table's ARN, nothing else."""
     statements = []
     for role, table in tables.roles():

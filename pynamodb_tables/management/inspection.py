@@ -15,10 +15,11 @@ from typing import Any, Dict, List, Optional
 from botocore.exceptions import ClientError
 
 from ..base_table import BoundTable
+from ..store import store_of
 from .definition import PROVISIONED, Key, model_keys, model_ttl_attribute
 from .errors import error_code
-from .reads import ReadCost, client_of, pages
-from .settings import Tables
+from .reads import ReadCost, pages, table_client
+from .settings import TablePair
 
 TTL_ON = ("ENABLED", "ENABLING")
 UNSUPPORTED = "UnknownOperationException"  # DynamoDB Local's answer to what it does not implement
@@ -131,12 +132,13 @@ def read_tags(report: TableReport, client: Any) -> None:
 
 def count_items(table: BoundTable[Any]) -> int:
     """Items in the table, counted by a scan of their keys (every page)."""
-    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), attributes=list(table.key_names)))
+    keys = list(store_of(table).key_names)
+    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), attributes=keys))
 
 
 def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approximate: bool = False) -> TableReport:
     """What DynamoDB holds for ``table``; ``details`` adds PITR, tags and the item count."""
-    client, name = client_of(table), table.table_name
+    client, name = table_client(table), table.table_name
     report = TableReport(role, name, model_keys(table), model_ttl_attribute(table))
     description = table_description(client, name)
     if description is None:
@@ -162,5 +164,5 @@ def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approxi
     return report
 
 
-def inspect_both(tables: Tables, **options: bool) -> List[TableReport]:
+def inspect_both(tables: TablePair, **options: bool) -> List[TableReport]:
     return [inspect(role, table, **options) for role, table in tables.roles()]

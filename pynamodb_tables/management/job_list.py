@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException
+from ..errors import GetImageRequestItemException, failing_as
 from ..job_table import JobItem
 from ..repair.staleness import is_stale
+from ..store import store_of
 from .job_status import job_summary
 from .reads import ReadCost, pages, query_hash_key
-from .settings import Tables
+from .settings import TablePair
 
 JSON_KEYS = ("image_id", "job_id", "state", "region_count", "region_success", "region_error", "start_time",
              "end_time", "stale_regions")
@@ -49,7 +50,7 @@ def no_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> N
     pass
 
 
-def stale_regions(tables: Tables, image_id: str, now_ms: int, stale_after_s: float, cost: ReadCost) -> int:
+def stale_regions(tables: TablePair, image_id: str, now_ms: int, stale_after_s: float, cost: ReadCost) -> int:
     """How many of the job's regions are stale (a query projecting status, start and last update)."""
     regions = query_hash_key(tables.region, image_id, cost,
                              attributes=["region_status", "start_time", "last_updated_time"])
@@ -63,7 +64,7 @@ def whole_number(text: Optional[str]) -> Optional[int]:
     return None if text is None else int(float(text))
 
 
-def list_jobs(tables: Tables, state: Optional[str], stale_after_s: float,
+def list_jobs(tables: TablePair, state: Optional[str], stale_after_s: float,
               progress: Progress = no_progress) -> JobList:
     """Every job (only those in ``state`` if given), newest first, each with its stale regions."""
     scan, queries = ReadCost(), ReadCost()
@@ -71,7 +72,8 @@ def list_jobs(tables: Tables, state: Optional[str], stale_after_s: float,
     for page in pages(tables.job, "scan", scan):
         for raw in page.get("Items", []):
             key = {"image_id": raw.get("image_id", {}).get("S")}
-            job = tables.job.loaded(raw, operation="list-jobs", key=key, error=GetImageRequestItemException)
+            with failing_as(GetImageRequestItemException, "list-jobs", tables.job.table_name):
+                job = store_of(tables.job).loaded(raw, key=key)
             if job is not None:
                 jobs.append(job)
         progress("jobs", len(jobs), None, scan)

@@ -18,12 +18,13 @@ from collections import Counter
 from typing import Any, Dict, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException
+from ..errors import GetImageRequestItemException, failing_as
 from ..job_table import JobItem, JobTable
 from ..region_request_table import RegionRequestItem
 from ..repair.staleness import is_stale
+from ..store import store_of
 from .errors import CommandError
-from .settings import Tables
+from .settings import TablePair
 
 DEFAULT_STALE_AFTER_S = 300.0
 JOB_STATES = ("running", "complete", "ended")
@@ -35,7 +36,10 @@ def whole(value: Optional[float]) -> Optional[int]:
 
 def read_job(job_table: JobTable, image_id: str) -> JobItem:
     """The job of ``image_id`` (strongly consistent); an unknown image is a :class:`CommandError`."""
-    job = job_table.read(job_table.key(image_id), operation="status", error=GetImageRequestItemException)
+    store = store_of(job_table)
+    key = store.key(image_id)
+    with failing_as(GetImageRequestItemException, "status", store.table_name):
+        job = store.read(key)
     if job is None:
         raise CommandError(f"unknown image {image_id!r}: no job in table {job_table.table_name!r}")
     return job
@@ -66,7 +70,7 @@ def region_summary(region: RegionRequestItem, now_ms: int, stale_after_s: float)
             "stale": is_stale(region.region_status, whole(region.start_time), updated, now_ms, stale_after_s)}
 
 
-def snapshot(tables: Tables, image_id: str, stale_after_s: float) -> Dict[str, Any]:
+def snapshot(tables: TablePair, image_id: str, stale_after_s: float) -> Dict[str, Any]:
     """The job and its regions as ``status --json`` prints them."""
     job = read_job(tables.job, image_id)
     regions = tables.region.list_regions(image_id)

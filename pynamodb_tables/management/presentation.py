@@ -43,7 +43,7 @@ def present(args: Namespace, read: Callable[[Progress], T], view: Callable[[T, O
     if args.json:  # one line per poll on stdout; outages on stderr
         watch(lambda: read(no_progress), finished, interval,
               lambda data: print(json.dumps(as_json(data), sort_keys=True), flush=True),
-              lambda outage: print(f"{PROG}: {outage.describe()}", file=sys.stderr, flush=True))
+              lambda outage: print(f"{PROG}: {outage.notice()}", file=sys.stderr, flush=True))
         return EXIT_OK
     with screen.live() as draw:
         last: View = []
@@ -53,5 +53,5 @@ def present(args: Namespace, read: Callable[[Progress], T], view: Callable[[T, O
             draw(last)
 
         watch(lambda: read(no_progress), finished, interval, show,
-              lambda outage: draw([*last, Line(outage.describe(), "error")]))
+              lambda outage: draw([*last, Line(outage.notice(), "error")]))
     return EXIT_OK

@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 from .definition import TableDefinition, TableOptions, definitions
 from .errors import CommandError, error_code
 from .inspection import TTL_ON, TableReport, inspect_both, table_description, tags_of
-from .reads import client_of
-from .settings import Tables
+from .reads import table_client
+from .settings import TablePair
 
 PITR_ATTEMPTS, PITR_RETRY_S = 20, 3.0  # a new table's continuous backups take a moment to become available
 WAIT = {"Delay": 2, "MaxAttempts": 150}
@@ -39,7 +39,7 @@ def encryption_conflicts(report: TableReport, options: TableOptions) -> List[str
     return [f"encrypted with {now}, not --kms-key {options.kms_key} (create-tables does not re-encrypt a table)"]
 
 
-def ensure_tables(tables: Tables, options: TableOptions) -> Iterator[TableResult]:
+def ensure_tables(tables: TablePair, options: TableOptions) -> Iterator[TableResult]:
     """Make both tables, then turn on what was asked, and say what each table got.
 
     Raises :class:`CommandError` before changing anything if either table conflicts; makes both
@@ -52,7 +52,7 @@ def ensure_tables(tables: Tables, options: TableOptions) -> Iterator[TableResult
                  for c in [*r.conflicts(), *encryption_conflicts(r, options)]]
     if conflicts:
         raise CommandError("; ".join(conflicts) + "; nothing was changed")
-    plans = [(client_of(table), definition, report)
+    plans = [(table_client(table), definition, report)
              for (_, table), definition, report in zip(tables.roles(), definitions(tables, options), reports)]
     created = make_missing(plans)
     not_applied: List[str] = []
@@ -185,7 +185,7 @@ def enable_pitr(client: Any, definition: TableDefinition) -> str:
     return ""
 
 
-def delete_tables(tables: Tables) -> Iterator[TableResult]:
+def delete_tables(tables: TablePair) -> Iterator[TableResult]:
     """Delete both tables; refuses (deleting neither) while either has deletion protection."""
     reports = inspect_both(tables)
     protected = [f"{r.role} table {r.name!r}" for r in reports if r.deletion_protection]
@@ -195,7 +195,7 @@ def delete_tables(tables: Tables) -> Iterator[TableResult]:
                            "--no-deletion-protection-enabled); nothing was deleted")
     for (role, table), report in zip(tables.roles(), reports):
         if report.exists:
-            client = client_of(table)
+            client = table_client(table)
             client.delete_table(TableName=report.name)
             client.get_waiter("table_not_exists").wait(TableName=report.name, WaiterConfig=WAIT)
         yield TableResult(role, report.name, "deleted" if report.exists else "not found, nothing to delete")

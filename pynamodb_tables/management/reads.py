@@ -8,10 +8,11 @@ again on its own instead of restarting the scan.
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator
 
-from ..base_table import BoundTable, describe
+from ..base_table import BoundTable
 from ..connection import read_page
 from ..repair.job_scan import paginate
 from ..retry import SendError, send
+from ..store import store_of
 from .errors import CommandError
 
 
@@ -27,7 +28,7 @@ class ReadCost:
         self.units += float(answer.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0))
 
 
-def client_of(table: BoundTable[Any]) -> Any:
+def table_client(table: BoundTable[Any]) -> Any:
     """The botocore DynamoDB client of ``table`` (its endpoint, region and timeouts)."""
     return table.clients()[0]
 
@@ -37,12 +38,12 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
     (``connection.read_page``'s parameters)."""
     what = f"{operation} on table {table.table_name!r}"
     if parameters.get("hash_key") is not None:
-        what += f" for {table.key_names[0]}={parameters['hash_key']!r}"
+        what += f" for {store_of(table).key_names[0]}={parameters['hash_key']!r}"
     try:
         answer = send(lambda _: read_page(table.model, operation, **parameters),
                       retries=table.settings.max_retry_attempts, what=what, reads=True)
     except SendError as exc:
-        raise CommandError(f"{what}: {describe(exc)}") from exc
+        raise CommandError(f"{what}: {exc.explained()}") from exc
     cost.count(answer)
     return answer
 

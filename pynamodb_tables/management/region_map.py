@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ..job_table import JobItem
 from ..models import RegionRequestItem
 from ..repair.job_scan import read_job
-from .settings import Tables
+from .settings import TablePair
 
 #: Largest picture drawn (width, height), in pixels; the image is scaled to fit.
 MAX_PICTURE = (900.0, 640.0)
@@ -185,7 +185,7 @@ def caption_lines(job: JobItem, regions: int, by_status: "Counter[str]", succeed
     return lines
 
 
-def region_map(tables: Tables, image_id: str, *, row_col: bool = False) -> RegionMap:
+def region_map(tables: TablePair, image_id: str, *, row_col: bool = False) -> RegionMap:
     """Read the job of ``image_id`` and its regions (strongly consistent) and draw them."""
     job = read_job(tables.job, image_id, "map", listed=False)
     assert job is not None

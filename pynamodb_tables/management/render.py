@@ -10,7 +10,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from ..event_summary import OperationFigures
 from ..observing import RETRY_CAUSES
-from ..status import TERMINAL_VALUES
+from ..region_states import is_outcome
 from .inspection import TableReport, format_keys
 from .job_list import JobList
 from .job_status import JOB_STATES
@@ -59,7 +59,7 @@ STATUS_STYLES = {"SUCCESS": "ok", "PARTIAL": "warn", "FAILED": "error"}
 
 # --- plain text ---------------------------------------------------------------------------------
 
-def plain(view: View) -> str:
+def plain_text(view: View) -> str:
     """The view as plain text: one block after the other."""
     return "\n".join(plain_block(block) for block in view)
 
@@ -159,7 +159,7 @@ def status_view(snap: Dict[str, Any], *, running_only: bool = False, width: Opti
 
 def regions_view(snap: Dict[str, Any], running_only: bool) -> View:
     regions = snap["regions"]
-    shown = [r for r in regions if r["region_status"] not in TERMINAL_VALUES] if running_only else regions
+    shown = [r for r in regions if not is_outcome(r["region_status"])] if running_only else regions
     rows = [[r["region_id"], r["region_status"], r["region_retry_count"], r["total_tiles"], r["succeeded_tile_count"],
              r["failed_tile_count"], format_ms(r["last_updated_time"]), format_duration(r["seconds_since_update"]),
              "stale" if r["stale"] else ""] for r in shown]

@@ -25,7 +25,7 @@ from .repair_views import (
     stale_json,
     stale_view,
 )
-from .settings import Settings, open_tables
+from .settings import Settings, open_table_pair
 from .terminal import open_screen
 
 IMAGE_IDS = option("image_ids", nargs="*", type=image_id, metavar="IMAGE_ID", help="the jobs to repair (or --all)")
@@ -58,7 +58,7 @@ def show(args: Namespace, as_json: Any, view: Any) -> None:
          IMAGE_IDS, ALL, option("--dry-run", action="store_true", help="only print the drifts; write nothing"), JSON)
 def reconcile_command(args: Namespace, settings: Settings) -> int:
     jobs = chosen_jobs(args)
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
     result = reconcile(tables.job, tables.region, jobs, dry_run=args.dry_run)
     show(args, reconcile_json(result), reconcile_view(result))
     if not result.agrees:
@@ -76,7 +76,7 @@ def reconcile_command(args: Namespace, settings: Settings) -> int:
          option("--yes", action="store_true", help="really complete them FAILED"), JSON)
 def fail_stale_command(args: Namespace, settings: Settings) -> int:
     jobs = chosen_jobs(args)
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
     sweep = fail_stale(tables.job, tables.region, jobs, args.older_than, apply=args.yes)
     show(args, stale_json(sweep), stale_view(sweep))
     if sweep.regions and not args.yes:
@@ -90,7 +90,7 @@ def fail_stale_command(args: Namespace, settings: Settings) -> int:
          "and change nothing, unless --force. A job already ended: exit 1, end_time unchanged.",
          IMAGE_ID, option("--force", action="store_true", help="end it even with regions still running"), JSON)
 def end_job_command(args: Namespace, settings: Settings) -> int:
-    tables = open_tables(settings)
+    tables = open_table_pair(settings)
     ended = end_job(tables.job, tables.region, args.image_id, force=args.force)
     show(args, ended_json(ended), ended_view(ended))
     return EXIT_OK
@@ -106,7 +106,7 @@ def end_job_command(args: Namespace, settings: Settings) -> int:
 def map_command(args: Namespace, settings: Settings) -> int:
     if os.path.isdir(args.out):
         raise CommandError(f"--out {args.out!r} is a directory; give a file name", EXIT_USAGE)
-    picture = region_map(open_tables(settings), args.image_id, row_col=args.row_col)
+    picture = region_map(open_table_pair(settings), args.image_id, row_col=args.row_col)
     with open(args.out, "w", encoding="utf-8") as out:
         out.write(picture.svg)
     show(args, map_json(picture, args.out), map_view(picture, args.out))

@@ -50,7 +50,7 @@ def check_endpoint(url: str, given_as: str) -> None:
         raise CommandError(f"{given_as} {url!r}: {problem}", EXIT_USAGE)
 
 
-class Tables(NamedTuple):
+class TablePair(NamedTuple):
     """The job table and the region request table, bound to one endpoint and region."""
 
     job: JobTable
@@ -69,7 +69,7 @@ def logical_id(role: str) -> str:
     return role.title().replace(" ", "") + "Table"
 
 
-def open_tables(settings: Settings) -> Tables:
+def open_table_pair(settings: Settings) -> TablePair:
     """Both tables, bound to the settings' names, endpoint and region (nothing is sent yet)."""
     names = {"job": (settings.job_table, "--job-table", JOB_TABLE_ENV),
              "region request": (settings.region_table, "--region-table", REGION_REQUEST_TABLE_ENV)}
@@ -78,7 +78,7 @@ def open_tables(settings: Settings) -> Tables:
             raise CommandError(f"no {role} table name: pass {option} or set {env}", EXIT_USAGE)
     host, region = settings.endpoint_url, settings.region
     try:
-        return Tables(JobTable(settings.job_table, host=host, region=region),
+        return TablePair(JobTable(settings.job_table, host=host, region=region),
                       RegionRequestTable(settings.region_table, host=host, region=region))
     except ConfigurationError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from exc

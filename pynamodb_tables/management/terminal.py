@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator, Optional, Protocol, TextIO
 
 from .fitting import fit
-from .render import Block, Line, Pairs, View, plain
+from .render import Block, Line, Pairs, View, plain_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -46,7 +46,7 @@ class PlainScreen:
         self.stream.flush()
 
     def fitted(self, view: View) -> str:
-        return plain(view if self.width is None else fit(view, self.width))
+        return plain_text(view if self.width is None else fit(view, self.width))
 
     def show(self, view: View) -> None:
         self.write(self.fitted(view) + "\n")
@@ -58,7 +58,7 @@ class PlainScreen:
             self.write(HOME + "".join(line + CLEAR_LINE + "\n" for line in lines) + CLEAR_BELOW)
 
         def append(view: View) -> None:
-            self.write(plain(view) + "\n\n")
+            self.write(plain_text(view) + "\n\n")
 
         yield redraw if self.terminal else append
 
@@ -87,7 +87,7 @@ class RichScreen:
 
     def fitted(self, view: View) -> "RenderableType":
         if self.wide:  # as wide as the view: the terminal wraps what it cannot show
-            self.console.width = max(self.console.width, *(len(line) for line in plain(view).split("\n")))
+            self.console.width = max(self.console.width, *(len(line) for line in plain_text(view).split("\n")))
         return renderable(view if self.width is None else fit(view, self.width))
 
     def show(self, view: View) -> None:

@@ -33,13 +33,13 @@ class Outage:
     error: str
     next_poll_s: float
 
-    def describe(self) -> str:
+    def notice(self) -> str:
         return (f"DynamoDB not answering since {format_ms(self.since_ms)} ({self.failed_polls} failed "
                 f"poll{'s' if self.failed_polls > 1 else ''}): {self.error}; polling again in "
                 f"{self.next_poll_s:g}s (Ctrl-C to stop)")
 
 
-def backoff(interval: float, failed_polls: int) -> float:
+def poll_delay(interval: float, failed_polls: int) -> float:
     """The wait before the next poll after ``failed_polls`` failures in a row."""
     return float(min(max(interval, MAX_BACKOFF_S), interval * 2.0 ** failed_polls))
 
@@ -58,7 +58,7 @@ def watch(read: Callable[[], T], finished: Callable[[T], bool], interval: float,
                 raise
             failed += 1
             since = since or clock.now_ms()
-            outage = Outage(since, failed, describe_error(exc), backoff(interval, failed))
+            outage = Outage(since, failed, describe_error(exc), poll_delay(interval, failed))
             tell(outage)
             sleep(outage.next_poll_s)
             continue

@@ -12,7 +12,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 from ..errors import EndImageException
 from ..job_table import JobTable
 from ..region_request_table import RegionRequestTable
-from ..status import TERMINAL_VALUES
+from ..region_states import is_outcome
+from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import read_job
 
@@ -43,7 +44,7 @@ class EndedJob:
 
 def unfinished(region_count: Any, statuses: Sequence[Tuple[str, Optional[str]]]) -> Tuple[List[str], int]:
     """The regions without an outcome, and how many of ``region_count`` have no item at all."""
-    running = sorted(region_id for region_id, status in statuses if status not in TERMINAL_VALUES)
+    running = sorted(region_id for region_id, status in statuses if not is_outcome(status))
     never_recorded = max(0, int(region_count) - len(statuses)) if region_count is not None else 0
     return running, never_recorded
 
@@ -61,7 +62,7 @@ def end_job(job_table: JobTable, region_table: RegionRequestTable, image_id: str
                 parts.append(f"{never_recorded} of region_count {int(job.region_count or 0)} never recorded")
             raise JobNotFinishedError("not ended: " + "; ".join(parts) + " (--force ends it anyway)", running,
                                       never_recorded, operation=OPERATION, table=job_table.table_name,
-                                      key=job_table.key(image_id))
+                                      key=store_of(job_table).key(image_id))
         ended = job_table.end_image_request(image_id)
     return EndedJob(image_id, int(ended.end_time), None if ended.processing_duration is None
                     else int(ended.processing_duration), force and bool(running or never_recorded), running,

@@ -1,6 +1,6 @@
 """``fail-stale``: complete ``FAILED`` the regions that have no outcome and that nobody has written for a while.
 
-Each such region is completed as ``complete_region`` completes one (``RegionRequestTable.finish``):
+Each such region is completed as ``complete_region`` completes one (``finishing.finish``):
 its outcome and the job's counter in one transaction, the job counting the region once by its
 latest outcome (a region restarted after an error outcome is already counted in
 ``region_error``). The transaction holds only while the region is still as it was read (same
@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Optional
 
 from .. import clock
-from ..base_table import ConditionNotMet
-from ..errors import InvalidRequestError
+from ..errors import CompleteRegionException, InvalidRequestError, failing_as
+from ..failures import ConditionNotMet
+from ..finishing import finish
 from ..job_table import JobTable
 from ..models import RegionRequestItem
 from ..region_request_table import RegionRequestTable
-from ..status import NON_TERMINAL_VALUES, RequestStatus
+from ..region_states import is_running_status
+from ..status import RequestStatus
+from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job
 from .staleness import is_stale, last_activity
@@ -54,15 +57,16 @@ class StaleSweep:
 
 def can_fail(region: RegionRequestItem, now_ms: int, older_than_s: float) -> bool:
     """A stale region with a running status and start time: one a worker started and stopped writing."""
-    return (region.region_status in NON_TERMINAL_VALUES and region.start_time is not None
+    return (is_running_status(region.region_status) and region.start_time is not None
             and is_stale(region.region_status, region.start_time, region.last_updated_time, now_ms, older_than_s))
 
 
 def fail_region(job_table: JobTable, region_table: RegionRequestTable, region: RegionRequestItem) -> str:
     """Complete ``region`` ``FAILED`` as read (``FAILED``), or leave it alone if it changed since (``CHANGED``)."""
-    key = region_table.key(str(region.image_id), str(region.region_id))
+    key = store_of(region_table).key(str(region.image_id), str(region.region_id))
     try:
-        region_table.finish(job_table, key, RequestStatus.FAILED, region=region, operation=OPERATION, as_read=True)
+        with failing_as(CompleteRegionException, OPERATION, region_table.table_name):
+            finish(region_table, job_table, key, RequestStatus.FAILED, region=region, as_read=True)
     except ConditionNotMet:
         return CHANGED
     return FAILED

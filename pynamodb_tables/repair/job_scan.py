@@ -9,8 +9,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional
 
 from .. import validation
 from ..connection import read_page
-from ..errors import GetImageRequestItemException
+from ..errors import GetImageRequestItemException, failing_as
 from ..job_table import JobItem, JobTable
+from ..store import store_of
 
 Page = Dict[str, Any]
 
@@ -28,10 +29,12 @@ def paginate(read: Callable[[Optional[Dict[str, Any]]], Page]) -> Iterator[Page]
 
 def all_image_ids(job_table: JobTable) -> Iterator[str]:
     """The ``image_id`` of every job in the job table, in scan order."""
+    store = store_of(job_table)
+
     def read(start: Optional[Dict[str, Any]]) -> Page:
-        return job_table.send(lambda _: read_page(job_table.model, "scan", start=start, attributes=["image_id"]),
-                              operation="scan", key={}, error=GetImageRequestItemException,
-                              reads=True)
+        with failing_as(GetImageRequestItemException, "scan", store.table_name):
+            return store.send(lambda _: read_page(store.model, "scan", start=start, attributes=["image_id"]),
+                              key={}, reads=True)
 
     for page in paginate(read):
         for raw in page.get("Items", []):
@@ -50,8 +53,10 @@ def jobs_to_repair(job_table: JobTable, image_ids: Optional[Iterable[str]]) -> I
 def read_job(job_table: JobTable, image_id: str, operation: str, *, listed: bool) -> Optional[JobItem]:
     """The job (strongly consistent). An unknown image is an error when it was asked for by id
     (``listed=False``); a job the scan listed that is gone since (its time to live) is ``None``."""
-    key = job_table.key(image_id)
-    job = job_table.read(key, operation=operation, error=GetImageRequestItemException)
+    store = store_of(job_table)
+    key = store.key(image_id)
+    with failing_as(GetImageRequestItemException, operation, store.table_name):
+        job = store.read(key)
     if job is None and not listed:
         raise GetImageRequestItemException(f"unknown image {image_id!r}: no job item", operation=operation,
                                            table=job_table.table_name, key=key)

@@ -35,15 +35,15 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pynamodb.expressions.update import Action
 
-from ..base_table import ConditionNotMet
-from ..errors import CompleteRegionException, UpdateRegionException
-from ..items import still
+from ..errors import CompleteRegionException, UpdateRegionException, failing_as
+from ..failures import ConditionNotMet
 from ..job_table import JobItem, JobTable
 from ..models import RegionRequestItem
+from ..optimistic import Seen, settle
 from ..region_request_table import RegionRequestTable
-from ..region_states import unchanged
-from ..retry import CONTENTION_ATTEMPTS, backoff
-from ..status import NON_TERMINAL_VALUES, RequestStatus
+from ..region_states import is_running_status, job_counts_as, job_exists, unchanged
+from ..status import RequestStatus
+from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job
 
@@ -90,7 +90,7 @@ def counted_as(region: RegionRequestItem) -> Optional[str]:
         return SUCCESS
     if status in (RequestStatus.PARTIAL.value, RequestStatus.FAILED.value):
         return ERROR
-    if status in NON_TERMINAL_VALUES and region.end_time is not None:
+    if is_running_status(status) and region.end_time is not None:
         return ERROR
     return None
 
@@ -131,9 +131,10 @@ def fix_region(region_table: RegionRequestTable, region: RegionRequestItem, drif
     if region.last_updated_time is not None:
         actions.append(item.last_updated_time.set(int(region.last_updated_time) + 1))
     condition = unchanged(region)  # still exactly as read
-    key = region_table.key(str(region.image_id), str(region.region_id))
+    store = store_of(region_table)
     try:
-        region_table.update(key, actions, condition, operation=OPERATION, error=UpdateRegionException)
+        with failing_as(UpdateRegionException, OPERATION, store.table_name):
+            store.update(store.key(str(region.image_id), str(region.region_id)), actions, condition)
     except ConditionNotMet:
         return False
     return True
@@ -142,11 +143,10 @@ def fix_region(region_table: RegionRequestTable, region: RegionRequestItem, drif
 def fix_job(job_table: JobTable, job: JobItem, drifts: List[Drift]) -> bool:
     """Set the job's drifted counters if they are still as read; whether the write landed."""
     actions: List[Action] = [JobItem.get_attributes()[d.attribute].set(d.recounted) for d in drifts]
-    condition = (JobItem.image_id.exists() & still(JobItem.region_success, job.region_success)
-                 & still(JobItem.region_error, job.region_error))
+    store = store_of(job_table)
     try:
-        job_table.update(job_table.key(str(job.image_id)), actions, condition, operation=OPERATION,
-                         error=CompleteRegionException)
+        with failing_as(CompleteRegionException, OPERATION, store.table_name):
+            store.update(store.key(str(job.image_id)), actions, job_exists() & job_counts_as(job))
     except ConditionNotMet:
         return False
     return True
@@ -154,9 +154,12 @@ def fix_job(job_table: JobTable, job: JobItem, drifts: List[Drift]) -> bool:
 
 def reconcile_job(job_table: JobTable, region_table: RegionRequestTable, image_id: str, *, dry_run: bool,
                   listed: bool = False) -> Tuple[bool, List[Drift]]:
-    """Recount one job; whether it exists, and its drifts (fixed unless ``dry_run``)."""
+    """Recount one job; whether it exists, and its drifts (fixed unless ``dry_run``). After fixing, the
+    job is read again (a refused fix: a worker wrote meanwhile, it wins) until the tables agree."""
     fixed: List[Drift] = []
-    for attempt in range(CONTENTION_ATTEMPTS):
+
+    def step(seen: Seen[JobItem]) -> Tuple[bool, List[Drift]]:
+        nonlocal fixed
         job = read_job(job_table, image_id, OPERATION, listed=listed)  # before its regions: see the module
         if job is None:
             return False, fixed
@@ -170,21 +173,20 @@ def reconcile_job(job_table: JobTable, region_table: RegionRequestTable, image_i
         found = [drift for drifts in by_region.values() for drift in drifts] + counters
         if dry_run or not found:
             return True, fixed + found
-        refused = False
         for region in regions:
             drifted = by_region.get(str(region.region_id), [])
             if drifted:
                 landed = fix_region(region_table, region, drifted)
                 fixed += [replace(d, fixed=True) for d in drifted if landed]
-                refused |= not landed
         if counters:
             landed = fix_job(job_table, job, counters)
             fixed += [replace(d, fixed=True) for d in counters if landed]
-            refused |= not landed
-        if refused:  # a worker wrote meanwhile: it wins; read again
-            backoff(attempt)
-    raise CompleteRegionException(f"the job kept changing while reconciling; gave up after {CONTENTION_ATTEMPTS} reads",
-                                  operation=OPERATION, table=job_table.table_name, key=job_table.key(image_id))
+        raise ConditionNotMet(job, False)  # read again, to see the tables agree
+
+    store = store_of(job_table)
+    key = store.key(image_id)
+    with failing_as(CompleteRegionException, OPERATION, store.table_name):
+        return settle(step, gave_up="the job not reconciled", key=key)
 
 
 def reconcile(job_table: JobTable, region_table: RegionRequestTable, image_ids: Optional[Iterable[str]] = None,

@@ -9,7 +9,7 @@ package sets both on every start, but the model runner's own ``start_region_requ
 
 from typing import Optional
 
-from ..status import TERMINAL_VALUES
+from ..region_states import is_outcome
 
 
 def last_activity(start_ms: Optional[float], updated_ms: Optional[float]) -> Optional[int]:
@@ -22,4 +22,4 @@ def is_stale(status: Optional[str], start_ms: Optional[float], updated_ms: Optio
              stale_after_s: float) -> bool:
     """A region without an outcome whose last activity is at least ``stale_after_s`` seconds old."""
     last = last_activity(start_ms, updated_ms)
-    return status not in TERMINAL_VALUES and last is not None and max(0, now_ms - last) >= stale_after_s * 1000
+    return not is_outcome(status) and last is not None and max(0, now_ms - last) >= stale_after_s * 1000

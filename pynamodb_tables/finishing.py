@@ -1,0 +1,163 @@
+"""Finishing a region, the completion use case: its outcome, the tiles it lacks and, with a job
+table, the job's counter, in one DynamoDB transaction decided on the region as stored.
+
+Used by ``RegionRequestTable.complete_region_request`` (no job), ``complete_region`` and
+``TileRecorder.complete`` (with the job), and the ``fail-stale`` repair (as read only).
+"""
+
+import logging
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+
+from pynamodb.expressions.update import Action
+
+from . import clock, tile_writes
+from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
+from .failures import Failed, TransactionRefused
+from .items import set_actions, with_values
+from .models import JobItem, RegionRequestItem
+from .optimistic import Seen, settle
+from .region_states import EXACT_ATTEMPTS, completion, is_outcome, is_running_status, job_can_count, same_decision
+from .room import room_problem, tile_bytes
+from .status import RequestStatus
+from .store import Store, store_of
+from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
+from .transactions import Write, transact
+
+if TYPE_CHECKING:
+    from .job_table import JobTable
+    from .region_request_table import RegionRequestTable
+
+logger = logging.getLogger("pynamodb_tables")
+
+
+def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], key: Dict[str, str],
+           outcome: RequestStatus, *, region: Optional[RegionRequestItem] = None,
+           values: Optional[Mapping[str, Any]] = None, tiles: Optional[Batch] = None,
+           as_read: bool = False) -> Tuple[RegionRequestItem, Optional[JobItem]]:
+    """Move the region to ``outcome`` with ``values`` (the caller's own attributes, where they fit),
+    append ``tiles`` it lacks and, with ``job_table``, count it in its job: one transaction.
+
+    ``region``: the region as the table last returned it, normalised (a running copy saves the
+    read; the transaction holds only while it is still what is stored). Returns the region and
+    the job as stored afterwards. Without a job, a region that already has an outcome is
+    :class:`RegionAlreadyCompleteError`; with one, it is not counted again and tiles it lacks
+    are still recorded (a late tile is recorded in any state).
+
+    A region another worker keeps writing to (a duplicate delivery adding tiles) refuses an
+    exact completion again and again; after :data:`EXACT_ATTEMPTS` such refusals the
+    completion holds only while the region runs the same attempt, and the region is read back.
+
+    ``as_read``: complete ``region`` (a running copy) only as it was read: if it changed since,
+    nothing is written and :class:`~pynamodb_tables.failures.TransactionRefused` is raised
+    (``stored_items[0]``: the region as stored) instead of deciding again on the new state.
+    """
+    store = store_of(region_table)
+    jobs: Optional[Store[JobItem]] = store_of(job_table) if job_table is not None else None
+    job_key = jobs.key(key["image_id"]) if jobs is not None else None
+    region_table._before(key)
+    batch: Batch = {state: list(each) for state, each in (tiles or {}).items() if each}
+    own = dict(values or {})
+
+    def step(seen: Seen[RegionRequestItem]) -> Tuple[RegionRequestItem, Optional[JobItem]]:
+        nonlocal own
+        stored = seen.item
+        if stored is None:
+            if seen.known:
+                raise store.unknown(key) from seen.cause
+            stored = store.existing(key)
+        while True:
+            if is_outcome(stored.region_status):
+                if jobs is None:
+                    raise RegionAlreadyCompleteError(f"region already complete ({stored.region_status})", key=key,
+                                                     item=stored)
+                logger.debug("%s: already %s, nothing to count", key, stored.region_status)
+                if new_tiles(stored, batch):
+                    stored = _record(store, key, batch, stored)
+                region_table._saw(stored)
+                return stored, jobs.existing(job_key or {})
+            if stored.region_status is None:
+                raise Failed("region was never started", key=key)
+            exact = seen.moved_on < EXACT_ATTEMPTS
+            new = new_tiles(stored, batch)
+            if not (new and (not exact or room_problem(stored, extra=tile_bytes(new)))):
+                break
+            # Tiles in a write of their own: where they would take the room the region keeps (it raises
+            # RegionFullError with nothing written: the outcome can still be recorded without them), or
+            # where the completion cannot pin the lists they are appended to.
+            stored = _record(store, key, new, stored)
+        if own and room_problem(with_values(stored, own), before=stored):
+            logger.warning("%s: no room for the item's attributes %s; the outcome is recorded without them",
+                           key, ", ".join(sorted(own)))
+            own = {}
+        sets, condition = completion(stored, outcome, own if exact else {}, clock.now_ms(), exact=exact)
+        writes = [Write(store, key, [*set_actions(RegionRequestItem, sets), *append_actions(new, stored)], condition)]
+        if jobs is not None and job_key is not None:
+            writes.append(counting(jobs, job_key, outcome, counted_before=stored.end_time is not None))
+        try:
+            transact(writes, settings_from=store)
+        except TransactionRefused as refused:
+            if jobs is not None and job_key is not None and refused.refused[1] and \
+                    (refused.stored_items[1] is None or not refused.refused[0]):
+                raise job_refusal(jobs, job_key, refused.stored_items[1]) from refused.__cause__
+            logger.debug("%s: refused (the region changed), after %d refusals", key, seen.refusals)
+            raise
+        logger.debug("%s: %s recorded", key, outcome.value)
+        finished = with_tiles(stored, sets, new) if exact else store.existing(key)
+        region_table._saw(finished)
+        return finished, (jobs.existing(job_key) if jobs is not None and job_key is not None else None)
+
+    return settle(step, Seen(region if is_running_copy(region) else None), gave_up="region not completed", key=key,
+                  same_decision=same_decision, retry=not as_read)
+
+
+def _record(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch,
+            stored: RegionRequestItem) -> RegionRequestItem:
+    """The tiles of ``batch`` the region lacks, in a write of their own (whose failures are the
+    tile write's: :class:`~pynamodb_tables.errors.UpdateRegionException`)."""
+    with failing_as(UpdateRegionException, None, store.table_name):
+        return tile_writes.record(store, key, batch, region=stored)
+
+
+def is_running_copy(item: Optional[RegionRequestItem]) -> bool:
+    """Whether ``item`` carries a stored region's running state (status and start time)."""
+    return item is not None and item.start_time is not None and is_running_status(item.region_status)
+
+
+def with_tiles(region: RegionRequestItem, values: Mapping[str, object], batch: Batch) -> RegionRequestItem:
+    """``region`` with ``values`` set and ``batch`` appended: what a completion leaves."""
+    result = with_values(region, values)
+    for state, tiles in batch.items():
+        tile_list, tile_count = tile_lists(state)
+        setattr(result, tile_list.attr_name, recorded(region, state) + tiles)
+        setattr(result, tile_count.attr_name, int(getattr(region, tile_count.attr_name) or 0) + len(tiles))
+    return result
+
+
+def counting(jobs: Store[JobItem], job_key: Dict[str, str], outcome: RequestStatus, *, counted_before: bool) -> Write:
+    """The job's write in a completion: its counter moved by the region's outcome.
+
+    ``SUCCESS`` counts in ``region_success``, ``PARTIAL`` and ``FAILED`` in ``region_error``. A
+    region whose earlier outcome was counted (it can only have been an error: a ``SUCCESS`` region
+    is never restarted) gives that count back first; the job must then hold it. When the counts stay
+    as they are (an error after an error), the job still gets an update, adding 0: a write without
+    actions would be a ``ConditionCheck``, which needs ``dynamodb:ConditionCheckItem``, an IAM
+    action the model runner's worker role does not have (an update costs the same).
+    """
+    success = 1 if outcome is RequestStatus.SUCCESS else 0
+    error = (1 - success) - (1 if counted_before else 0)
+    actions: List[Action] = []
+    if success:
+        actions.append(JobItem.region_success.add(success))
+    if error or not success:
+        actions.append(JobItem.region_error.add(error))
+    return Write(jobs, job_key, actions, job_can_count(counted_before and bool(success)))
+
+
+def job_refusal(jobs: Store[JobItem], job_key: Dict[str, str],
+                stored_job: Optional[JobItem]) -> CompleteRegionException:
+    """The error for a completion whose job write was refused: no job, or no earlier count to move."""
+    if stored_job is None:
+        return CompleteRegionException(jobs.missing, table=jobs.table_name, key=job_key)
+    return CompleteRegionException(
+        "the region's earlier outcome is not counted in the job (was it counted with the seed's "
+        "complete_region_request calls?); not counted", table=jobs.table_name, key=job_key, item=stored_job)
