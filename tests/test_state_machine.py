@@ -464,6 +464,11 @@ class Workers(RuleBasedStateMachine):
         the other steps write a region's buffered tiles first."""
         self.take(worker, step, fault, other)
 
+    def teardown(self) -> None:
+        """The program ends as a process does at a normal exit: the tiles it buffered are written, and the
+        tables are still as the model says."""
+        self.take(0, ("flush",), None, None)
+
     @rule()
     def crash_the_process(self) -> None:
         """The process dies with tiles buffered (SIGKILL) and comes back: those tiles are absent, never
