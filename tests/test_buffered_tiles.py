@@ -69,6 +69,15 @@ def stored(names, region_id="r"):
     return RegionRequestItem.from_raw_data(item)
 
 
+def wait_for_succeeded(names, count, seconds, why):
+    """Until the stored region holds ``count`` succeeded tiles (written by the timer); fails with ``why`` after
+    ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while stored(names).succeeded_tile_count != count:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
 def tiles_of(region, state="succeeded"):
     return sorted(map(str, getattr(region, f"{state}_tiles") or []))
 
@@ -207,10 +216,7 @@ class TestWhenTheyAreWritten:
         _, regions = started(names, seconds=0.3)
         for tile in grid(3):
             regions.add_tile("img", "r", tile, TileState.SUCCEEDED)
-        deadline = time.monotonic() + 5
-        while stored(names).succeeded_tile_count != 3:
-            assert time.monotonic() < deadline, "the buffered tiles were not written within the interval"
-            time.sleep(0.05)
+        wait_for_succeeded(names, 3, 5, "the buffered tiles were not written within the interval")
 
     @pytest.mark.parametrize("call", [
         "get_region_request", "update_region_request", "start_region_request", "complete_region_request",
@@ -291,10 +297,7 @@ class TestFaults:
         try:
             for tile in grid(3):
                 regions.add_tile("img", "r", tile, TileState.SUCCEEDED)
-            deadline = time.monotonic() + 10
-            while stored(names).succeeded_tile_count != 3:
-                assert time.monotonic() < deadline, "the timer never wrote the tiles after its write failed"
-                time.sleep(0.1)
+            wait_for_succeeded(names, 3, 10, "the timer never wrote the tiles after its write failed")
         finally:
             injector.remove()
         assert injector.injected["UpdateItem"] == 3
