@@ -63,6 +63,7 @@ from pynamodb_tables.event_summary import percentile
 from pynamodb_tables.items import with_values
 from pynamodb_tables.observing import Listener, OperationEvent, observed
 from pynamodb_tables.sizing import item_size
+from pynamodb_tables.store import store_of
 from pynamodb_tables.testing import DynamoDBLocal
 
 MODES = ("per-tile", "buffered", "recorder")
@@ -475,6 +476,70 @@ def cpu_report(endpoint: str, names: Tuple[str, str], calls: int, figures: Dict[
               + f" {row['add_tile'] / row['botocore update_item']:19.2f}x")
 
 
+# -- CPU per update of a large region ---------------------------------------------------------------
+
+#: Tiles of the region whose updates are measured: some 300 KB (tiles of 27 bytes).
+UPDATE_TILES = 11_000
+UPDATE_CALLS, QUICK_UPDATE_CALLS = 15, 5
+
+
+def botocore_update(endpoint: str, table_name: str) -> Callable[[str, str, str], Dict[str, Any]]:
+    """The floor of an update: one plain botocore ``update_item`` setting the message, the new item returned and
+    parsed into Python values as boto3 does."""
+    import botocore.session
+    from boto3.dynamodb.types import TypeDeserializer
+
+    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=endpoint)
+    deserializer = TypeDeserializer()
+
+    def update(image_id: str, region_id: str, message: str) -> Dict[str, Any]:
+        answer = client.update_item(
+            TableName=table_name, Key={"image_id": {"S": image_id}, "region_id": {"S": region_id}},
+            UpdateExpression="SET message = :m", ExpressionAttributeValues={":m": {"S": message}},
+            ReturnValues="ALL_NEW")
+        return {name: deserializer.deserialize(value) for name, value in answer["Attributes"].items()}
+
+    return update
+
+
+def update_cpu(endpoint: str, names: Tuple[str, str], calls: int) -> Dict[str, float]:
+    """CPU milliseconds (``time.process_time``, median of ``calls``) of ``update_region_request`` setting the
+    message of a region of :data:`UPDATE_TILES` tiles, and of the plain botocore update doing the same (each on a
+    region of its own; the two take turns, each call after a garbage collection)."""
+    region_table = RegionRequestTable(names[1], host=endpoint, **flush_keyword(0))
+    image_id = f"update-{uuid.uuid4().hex[:12]}"
+    tiles = list(region_tiles(0, UPDATE_TILES))
+    ways: Dict[str, Callable[[str, str, str], Any]] = {
+        "update_region_request": lambda image_id, region_id, message: region_table.update_region_request(
+            RegionRequestItem(region_id, image_id, message=message)),
+        "botocore update_item": botocore_update(endpoint, names[1]),
+    }
+    for way in ways:
+        region_table.start_region_request(RegionRequestItem(way, image_id))
+        region_table.add_tiles(image_id, way, tiles, TileState.SUCCEEDED)
+    size = item_size(store_of(region_table).read(store_of(region_table).key(image_id, "update_region_request"))
+                     .serialize(null_check=False))
+    seconds: Dict[str, List[float]] = {way: [] for way in ways}
+    for call in range(calls):
+        for way, update in ways.items():
+            gc.collect()
+            started = time.process_time()
+            update(image_id, way, f"update {call}")
+            seconds[way].append(time.process_time() - started)
+    figures = {way: statistics.median(values) * 1000 for way, values in seconds.items()}
+    figures["item_bytes"] = size
+    return figures
+
+
+def update_cpu_report(endpoint: str, names: Tuple[str, str], calls: int, figures: Dict[str, Any]) -> None:
+    cpu = figures["update cpu"] = update_cpu(endpoint, names, calls)
+    print(f"\n## CPU ms per update_region_request of a region of {UPDATE_TILES} tiles "
+          f"({cpu['item_bytes'] / 1024:.0f} KB; time.process_time, median of {calls})")
+    print(f"{'update_region_request':>22} {'botocore update_item':>21} {'ratio':>6}")
+    print(f"{cpu['update_region_request']:22.1f} {cpu['botocore update_item']:21.1f} "
+          f"{cpu['update_region_request'] / cpu['botocore update_item']:5.2f}x")
+
+
 # -- many workers on one image ----------------------------------------------------------------------
 
 def fleet_worker(endpoint: str, names: Tuple[str, str], image_id: str, region_ids: List[str], threads: int,
@@ -574,7 +639,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="only the 16 x 121 image, one process, and the CPU per add_tile")
     parser.add_argument("--fleet-only", action="store_true", help="only the many-workers section")
-    parser.add_argument("--cpu-only", action="store_true", help="only the CPU per add_tile section")
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="only the CPU sections (per add_tile, per update of a large region)")
     parser.add_argument("--endpoint-url", help="an already running DynamoDB Local (default: start one)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -599,6 +665,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         tables = JobTable(names[0], host=endpoint), RegionRequestTable(names[1], host=endpoint)
         if args.cpu_only:
             cpu_report(endpoint, names, CPU_CALLS, figures)
+            update_cpu_report(endpoint, names, UPDATE_CALLS, figures)
             return report_targets(figures)
         for mode in () if args.fleet_only else MODES:
             metrics, elapsed = run_processes(endpoint, names, mode, 1, 1, 16, 121)
@@ -613,6 +680,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             observing_report(tables, figures, args.quick)
         if args.quick:
             cpu_report(endpoint, names, QUICK_CPU_CALLS, figures)
+            update_cpu_report(endpoint, names, QUICK_UPDATE_CALLS, figures)
             return report_targets(figures)
 
         if args.fleet_only:
@@ -629,6 +697,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f"{metrics.capacity / metrics.tiles:11.3f}")
 
         cpu_report(endpoint, names, CPU_CALLS, figures)
+        update_cpu_report(endpoint, names, UPDATE_CALLS, figures)
 
         print("\n## throughput: images (16 x 121) per minute by worker processes")
         print(f"{'processes':>9} {'mode':>9} {'images':>7} {'wall s':>7} {'images/min':>11}")

@@ -13,7 +13,7 @@ from typing import Any, Generic, List, Optional, Tuple, Type, TypeVar
 
 from pynamodb.models import Model
 
-from .connection import ConnectionSettings
+from .connection import ConnectionSettings, resolved_endpoint, resolved_region
 from .errors import ConfigurationError
 from .store import Store
 
@@ -45,7 +45,12 @@ class BoundTable(Generic[M]):
             raise ConfigurationError(
                 f"invalid table name {name!r}: 3 to 255 characters of letters, digits, '_', '-' and '.'"
             )
-        settings = ConnectionSettings.from_keywords(type(self).__name__, connection_settings)
+        owner = type(self).__name__
+        try:  # (an unknown keyword is a TypeError, as for any function)
+            settings = ConnectionSettings.from_keywords(owner, connection_settings)
+            host, region = resolved_endpoint(host), resolved_region(region)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc) if str(exc).startswith(owner) else f"{owner}(): {exc}") from None
         self._store: Store[M] = Store(item_class, name, host, region, settings, self._key_names, self._missing)
 
     @property
@@ -55,12 +60,14 @@ class BoundTable(Generic[M]):
 
     @property
     def host(self) -> Optional[str]:
-        """The endpoint given (``None``: botocore's, ``AWS_ENDPOINT_URL_DYNAMODB`` or AWS's)."""
+        """The endpoint URL: the one given, else botocore's configured one (``AWS_ENDPOINT_URL_DYNAMODB``...),
+        resolved when the table object was made; ``None``: AWS's own endpoint for the region."""
         return self._store.host
 
     @property
     def region(self) -> Optional[str]:
-        """The region given (``None``: botocore's, ``AWS_DEFAULT_REGION``)."""
+        """The region: the one given, else botocore's (``AWS_DEFAULT_REGION``...), resolved when the table
+        object was made (``None``: none configured)."""
         return self._store.region
 
     @property

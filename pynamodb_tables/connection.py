@@ -19,11 +19,16 @@ send loop can count it (``retry.send``).
 import functools
 import math
 import numbers
+import os
+import re
+import threading
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Mapping, Optional, Sequence, Type
 
+import botocore.session
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
+from pynamodb.connection.base import MetaTable
 from pynamodb.constants import ALL_NEW, ALL_OLD, TOTAL, UPDATE_ITEM
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -63,7 +68,10 @@ class ConnectionSettings:
                 usable = whole is not None and whole >= _COUNTS[name]
                 values[name] = whole
             else:
-                values[name] = float(value)
+                try:
+                    values[name] = float(value)
+                except OverflowError:  # (an int too large for a float)
+                    values[name] = math.inf
                 usable = math.isfinite(values[name]) and values[name] > 0
             if not usable:
                 raise ValueError(f"{owner}(): {name} must be {'an int' if name in _COUNTS else 'a number of seconds'} "
@@ -78,10 +86,83 @@ class ConnectionSettings:
                 "max_retry_attempts": 0}
 
 
-@functools.cache
-def transaction_connection(host: Optional[str], region: Optional[str], settings: ConnectionSettings) -> Connection:
-    """The connection transactions are sent on, one per endpoint, region and settings."""
+# -- where a table's requests go -----------------------------------------------------------------
+
+_config_lock = threading.Lock()
+_config_session: Optional[botocore.session.Session] = None
+
+
+def _botocore_config() -> botocore.session.Session:
+    """A botocore session to read configuration with (environment read at each call; files once)."""
+    global _config_session
+    with _config_lock:
+        if _config_session is None:
+            _config_session = botocore.session.get_session()
+        return _config_session
+
+
+def resolved_endpoint(host: Optional[str]) -> Optional[str]:
+    """The endpoint URL a table's requests go to: ``host`` if given, else botocore's configured one
+    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, the config file's, unless
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS``); ``None``: AWS's own endpoint for the region."""
+    if host is not None:
+        if not isinstance(host, str) or not re.match(r"^https?://[^/\s]+", host):
+            raise ValueError(f"host must be an endpoint URL such as 'http://localhost:8000', got {host!r}")
+        return host
+    session = _botocore_config()
+    if str(session.get_config_variable("ignore_configured_endpoint_urls") or "").lower() in ("true", "1"):
+        return None
+    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:  # (the config file's, as botocore resolves them; its provider is not a public API)
+        from botocore.configprovider import ConfiguredEndpointProvider
+
+        configured = ConfiguredEndpointProvider(full_config=session.full_config,
+                                                scoped_config=session.get_scoped_config(),
+                                                client_name="dynamodb").provide()
+    except Exception:
+        configured = None
+    return str(configured) if configured else None
+
+
+def resolved_region(region: Optional[str]) -> Optional[str]:
+    """The region a table's requests go to: ``region`` if given, else botocore's (``AWS_DEFAULT_REGION``,
+    the profile's); ``None`` when none is configured (botocore then says so at the first request)."""
+    if region is not None:
+        if not isinstance(region, str) or not re.match(r"^[a-z0-9-]{1,64}$", region):
+            raise ValueError(f"region must be an AWS region name such as 'us-east-1', got {region!r}")
+        return region
+    configured = _botocore_config().get_config_variable("region")
+    return str(configured) if configured else None
+
+
+@functools.lru_cache(maxsize=32)
+def shared_connection(host: Optional[str], region: Optional[str], settings: ConnectionSettings) -> Connection:
+    """The connection, and its one botocore client, that every table on this endpoint, region and
+    settings sends on, transactions included (a client costs some 10 MB and 200 ms to make). Kept for
+    the 32 combinations used last; a table made before keeps its own."""
     return Connection(host=host, region=region, **settings.meta())
+
+
+class _OnSharedClient(Connection):
+    """One table's PynamoDB connection (its own table description), sending on a shared client."""
+
+    def __init__(self, shared: Connection, table: MetaTable, settings: ConnectionSettings) -> None:
+        super().__init__(host=shared.host, region=shared.region, **settings.meta())
+        self._shared = shared
+        self.add_meta_table(table)
+
+    @property
+    def client(self) -> Any:
+        return self._shared.client
+
+
+def share_client(model: Type[Model], host: Optional[str], region: Optional[str], settings: ConnectionSettings) -> None:
+    """Make the bound ``model`` send on the shared client of its endpoint, region and settings (no request)."""
+    table = model._get_connection()
+    table.connection = _OnSharedClient(shared_connection(host, region, settings),
+                                       table.connection.get_meta_table(table.table_name), settings)
 
 
 def client_of(model: Type[Model]) -> Any:

@@ -84,7 +84,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def _saw(self, item: Optional[RegionRequestItem], key: Optional[Mapping[str, str]] = None) -> None:
         """Remember the region as stored (``None`` with its key: there is none)."""
         if item is not None:
-            self._buffer.seen(item)
+            self._buffer.seen(item, buffering=self.tile_flush_seconds > 0)
         elif key is not None:
             self._buffer.forget((key["image_id"], key["region_id"]))
 

@@ -165,9 +165,19 @@ def classify(exc: BaseException) -> Optional[Failure]:
     return None
 
 
+#: What every backoff sleeps with (the send loop's and the contention driver's): replaced in tests by a
+#: sleeper that records the delays instead of sleeping them.
+sleep: Callable[[float], None] = time.sleep
+
+
+def backoff_delay(attempt: int) -> float:
+    """A full-jitter exponential delay before send ``attempt + 2``: uniform in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+
+
 def backoff(attempt: int) -> None:
-    """Sleep a full-jitter exponential delay before send ``attempt + 2``."""
-    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))
+    """Sleep a full-jitter exponential delay before send ``attempt + 2`` (through :data:`sleep`)."""
+    sleep(backoff_delay(attempt))
 
 
 class Attempt:

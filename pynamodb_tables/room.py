@@ -16,7 +16,7 @@ attribute of variable size is as large as it was seen (:func:`sizes_as_in`).
 
 import functools
 import operator
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Type
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type
 
 from pynamodb.attributes import Attribute, ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition
@@ -27,7 +27,16 @@ from .errors import PynamoDBTablesError, RegionFullError
 from .failures import Failed
 from .items import absent, with_values
 from .models import RegionRequestItem
-from .sizing import ITEM_BUDGET, ITEM_LIMIT, MAX_NUMBER_BYTES, MAX_TILE_BYTES, SMALL_TEXT, appended_size, item_size
+from .sizing import (
+    ITEM_BUDGET,
+    ITEM_LIMIT,
+    MAX_NUMBER_BYTES,
+    MAX_TILE_BYTES,
+    SMALL_TEXT,
+    appended_size,
+    tiles_size,
+    value_size,
+)
 from .status import RequestStatus
 from .tiles import Batch, length
 
@@ -42,29 +51,48 @@ def is_fixed_width(name: str, attribute: Attribute[Any]) -> bool:
     return isinstance(attribute, (NumberAttribute, TTLAttribute)) or name == _STATE_TEXT
 
 
-def _widest(name: str, attribute: Attribute[Any]) -> int:
-    return len(name.encode()) + (MAX_STATUS_BYTES if name == _STATE_TEXT else MAX_NUMBER_BYTES)
-
-
-@functools.cache
 def _fixed_bytes(model: Type[Model]) -> int:
-    return sum(_widest(name, attribute) for name, attribute in model.get_attributes().items()
-               if is_fixed_width(name, attribute))
+    """Bytes of ``model``'s fixed-width attributes at their widest (cached by their names, not by the
+    model: a table's bound model is not kept alive by it)."""
+    return _names_at_widest(tuple(sorted(name for name, attribute in model.get_attributes().items()
+                                         if is_fixed_width(name, attribute))))
+
+
+@functools.lru_cache(maxsize=8)
+def _names_at_widest(names: Tuple[str, ...]) -> int:
+    return sum(len(name.encode()) + (MAX_STATUS_BYTES if name == _STATE_TEXT else MAX_NUMBER_BYTES) for name in names)
 
 
 def reserved_size(item: Model) -> int:
     """Bytes of ``item`` as the rule measures it: attributes of variable size as they are, numbers
     and the status at their widest (so no state change can grow it)."""
-    attributes = type(item).get_attributes()
-    serialized = item.serialize(null_check=False)
-    variable = {name: value for name, value in serialized.items()
-                if name in attributes and not is_fixed_width(name, attributes[name])}
-    return item_size(variable) + _fixed_bytes(type(item))
+    total = _fixed_bytes(type(item))
+    for name, attribute in type(item).get_attributes().items():
+        value = getattr(item, name)
+        if value is not None and not is_fixed_width(name, attribute):
+            total += _stored_bytes(attribute, value)
+    return total
+
+
+def _stored_bytes(attribute: Attribute[Any], value: Any) -> int:
+    """Bytes one attribute of an item takes, name included (tile lists measured from their ints)."""
+    size = tiles_size(value) if isinstance(attribute, TileListAttribute) else None
+    if size is None:
+        wire = attribute.serialize(value, null_check=False) if isinstance(attribute, ListAttribute) \
+            else attribute.serialize(value)
+        if wire is None:  # (stored as absent)
+            return 0
+        size = value_size({attribute.attr_type: wire})
+    return len(attribute.attr_name.encode()) + size
 
 
 def tile_bytes(batch: Batch) -> int:
     """Bytes appending ``batch`` adds to a region."""
-    return sum(appended_size(TileListAttribute().serialize(tiles)) for tiles in batch.values())
+    total = 0
+    for tiles in batch.values():
+        size = tiles_size(tiles)
+        total += size - 3 if size is not None else appended_size(TileListAttribute().serialize(tiles))
+    return total
 
 
 def values_size(model: Type[Model], values: Mapping[str, Any]) -> int:

@@ -6,7 +6,8 @@ bytes plus one byte per element on top of the elements themselves (checked again
 DynamoDB Local in the tests).
 """
 
-from typing import Any, Dict, Iterable, Mapping
+import functools
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
 ITEM_LIMIT = 400 * 1024
 #: What an item may fill, measured with its numbers and status at their widest (``room.reserved_size``):
@@ -72,3 +73,27 @@ def item_size(serialized: Mapping[str, Mapping[str, Any]]) -> int:
 def appended_size(elements: Iterable[Dict[str, Any]]) -> int:
     """Bytes that appending these wire-form elements adds to a list."""
     return sum(value_size(element) + 1 for element in elements)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _int_size(number: int) -> int:
+    return _number_size(str(number))
+
+
+def tiles_size(tiles: Sequence[Any]) -> Optional[int]:
+    """Bytes of a list of tiles ``[[x, y], [w, h]]`` of ints, as :func:`value_size` counts its wire form,
+    computed from the ints (a region's lists hold thousands: serializing them to measure them would cost
+    more than the write); ``None`` when ``tiles`` is not of that form (measure its wire form then)."""
+    total = 3
+    for tile in tiles:
+        # 16 = the tile's list (3 + 1 per pair) and its element byte, each pair's list (3 + 1 per number)
+        if type(tile) is not list or len(tile) != 2:
+            return None
+        (first, second) = tile
+        if type(first) is not list or type(second) is not list or len(first) != 2 or len(second) != 2:
+            return None
+        for number in (*first, *second):
+            if type(number) is not int:
+                return None
+        total += 16 + _int_size(first[0]) + _int_size(first[1]) + _int_size(second[0]) + _int_size(second[1])
+    return total

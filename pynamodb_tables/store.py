@@ -16,6 +16,8 @@ failures.Failed` for the operation to raise as its public error:
 
 import functools
 import logging
+import threading
+import weakref
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -37,7 +39,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from . import validation
-from .connection import ConnectionSettings, client_of, read_page, transaction_connection, update_item
+from .connection import ConnectionSettings, client_of, read_page, share_client, shared_connection, update_item
 from .failures import ConditionNotMet, Failed
 from .observing import name_key
 from .retry import Attempt, Refused, SendError, send
@@ -51,14 +53,26 @@ M = TypeVar("M", bound=Model)
 T = TypeVar("T")
 
 
-@functools.cache
+_bound: "weakref.WeakValueDictionary[Tuple[Any, ...], Type[Model]]" = weakref.WeakValueDictionary()
+_bound_lock = threading.Lock()
+
+
 def bound_model(
     base: Type[M], table_name: str, host: Optional[str], region: Optional[str], settings: ConnectionSettings
 ) -> Type[M]:
-    """``base`` bound to one table, endpoint, region and connection settings (one class per combination)."""
-    meta = type("Meta", (), {"table_name": table_name, "host": host, "region": region, **settings.meta()})
-    namespace = {"Meta": meta, "__module__": base.__module__, "__qualname__": base.__qualname__}
-    return cast(Type[M], type(base.__name__, (base,), namespace))
+    """``base`` bound to one table, endpoint, region and connection settings: one class per combination
+    while a table object uses it (held weakly, so a process that opens many tables keeps only those it
+    still uses), sending on the client shared by every table of that endpoint, region and settings."""
+    key = (base, table_name, host, region, settings)
+    with _bound_lock:
+        model = _bound.get(key)
+        if model is None:
+            meta = type("Meta", (), {"table_name": table_name, "host": host, "region": region, **settings.meta()})
+            namespace = {"Meta": meta, "__module__": base.__module__, "__qualname__": base.__qualname__}
+            model = type(base.__name__, (base,), namespace)
+            share_client(model, host, region, settings)
+            _bound[key] = model
+        return cast(Type[M], model)
 
 
 class Store(Generic[M]):
@@ -76,7 +90,8 @@ class Store(Generic[M]):
 
     def clients(self) -> List[Any]:
         """The botocore clients this table sends on: its own, and its transactions'."""
-        return [client_of(self.model), transaction_connection(self.host, self.region, self.settings).client]
+        clients = [client_of(self.model), shared_connection(self.host, self.region, self.settings).client]
+        return list({id(client): client for client in clients}.values())
 
     # -- keys -------------------------------------------------------------------------------------
 

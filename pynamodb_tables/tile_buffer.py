@@ -24,6 +24,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -123,12 +124,18 @@ class TileBuffer:
 
     # -- what the process saw stored -------------------------------------------------------------
 
-    def seen(self, item: Optional[RegionRequestItem]) -> None:
-        """Remember ``item`` as the region last seen stored (after any call that returned or read it)."""
+    def seen(self, item: Optional[RegionRequestItem], *, buffering: bool) -> None:
+        """Remember ``item`` as the region last seen stored (after any call that returned or read it), if
+        a table object that buffers saw it, or the buffer already knows the region (else: nothing kept)."""
         if item is None or item.image_id is None or item.region_id is None:
             return
+        key = (item.image_id, item.region_id)
         with self._lock:
-            region = self._regions.setdefault((item.image_id, item.region_id), _Region())
+            region = self._regions.get(key)
+            if region is None:
+                if not buffering:
+                    return
+                region = self._regions[key] = _Region()
             region.stored, region.known = _own_copy(item), None
 
     def has_seen(self, key: RegionKey) -> bool:
@@ -159,6 +166,7 @@ class TileBuffer:
             region.deadline = min(region.deadline, time.monotonic() + seconds)
             full = region.size() >= FULL
             result = region.expected()
+        _buffers.hold(self, True)
         if full:
             return self.flush_region(table, key) or result
         _flusher.wake(self, region.deadline)
@@ -187,7 +195,10 @@ class TileBuffer:
                                              if tile_key(tile) not in done]
                 region.pending = {state: tiles for state, tiles in region.pending.items() if tiles}
                 region.stored, region.known = _own_copy(written), None
-                region.deadline = math.inf if not region.pending else region.deadline
+                if not region.pending:  # (the table object that buffered them is not kept for nothing)
+                    region.deadline, region.table = math.inf, None
+                holding = any(each.pending for each in self._regions.values())
+            _buffers.hold(self, holding)
             return written
 
     def flush_image(self, table: "RegionRequestTable", image_id: str) -> None:
@@ -280,22 +291,40 @@ class _Flusher:
 
 
 class _Buffers:
-    """Every table's buffer in this process."""
+    """Every table's buffer in this process: held while a table object uses it or while it holds tiles
+    (so a process that opens many tables keeps the buffers of those it still uses, and no buffered tile
+    is dropped with its table object)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_table: Dict[TableKey, TileBuffer] = {}
+        self._by_table: weakref.WeakValueDictionary[TableKey, TileBuffer] = weakref.WeakValueDictionary()
+        self._holding: Dict[int, TileBuffer] = {}  # buffers with tiles buffered, by id
 
-    def reset_lock(self) -> None:
+    def reset(self) -> None:
+        """Every buffer emptied (new lock: another thread may have held the old one at a fork)."""
         self._lock = threading.Lock()
+        for buffer in self.all():
+            buffer.reset()
+        self._holding.clear()
 
     def of(self, table_key: TableKey) -> TileBuffer:
         with self._lock:
-            return self._by_table.setdefault(table_key, TileBuffer())
+            buffer = self._by_table.get(table_key)
+            if buffer is None:
+                buffer = self._by_table[table_key] = TileBuffer()
+            return buffer
+
+    def hold(self, buffer: TileBuffer, holding: bool) -> None:
+        """Keep ``buffer`` (it holds tiles) or let it go with its table objects (it holds none)."""
+        with self._lock:
+            if holding:
+                self._holding[id(buffer)] = buffer
+            else:
+                self._holding.pop(id(buffer), None)
 
     def all(self) -> Iterator[TileBuffer]:
         with self._lock:
-            return iter(list(self._by_table.values()))
+            return iter({id(each): each for each in [*self._by_table.values(), *self._holding.values()]}.values())
 
 
 _buffers = _Buffers()
@@ -320,9 +349,7 @@ def _forget_all() -> None:
     child (the parent's tiles are the parent's to write; its timer thread does not exist here),
     or a test's crash. Table objects keep their buffers, emptied in place."""
     global _flusher
-    _buffers.reset_lock()
-    for buffer in _buffers.all():
-        buffer.reset()
+    _buffers.reset()
     _flusher = _Flusher()
 
 

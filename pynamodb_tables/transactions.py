@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from .connection import commit, transaction, transaction_connection
+from .connection import commit, shared_connection, transaction
 from .failures import TransactionRefused
 from .retry import Attempt, Refused
 from .store import Store
@@ -34,7 +34,7 @@ def transact(writes: Sequence[Write], *, settings_from: Optional[Store[Any]] = N
     connection settings are those of ``settings_from`` (default: the first write's table).
     """
     owner = settings_from or writes[0].store
-    connection = transaction_connection(owner.host, owner.region, owner.settings)
+    connection = shared_connection(owner.host, owner.region, owner.settings)
     first = writes[0]
     # PynamoDB sends condition checks before updates; DynamoDB answers each item in that order.
     sent = sorted(range(len(writes)), key=lambda index: bool(writes[index].actions))

@@ -1,0 +1,607 @@
+"""A model of the whole state machine, checked by Hypothesis against DynamoDB Local under faults.
+
+Hypothesis writes programs of worker steps: start the image, start (or restart, or redeliver)
+a region, add a tile, record and flush tiles, complete a region (``complete_region`` or
+``TileRecorder.complete``), end the image, crash (a worker forgets what it held). Three workers,
+each on its own clients, take the steps; a step may carry a fault on the worker's next request:
+an answer lost after the write landed (a 500, or a read timeout), a request lost before it
+landed, throttling, a transaction conflict, a server error. A lost answer may also let another
+worker take a step in the window between the write landing and the resend.
+
+After every step the tables must equal a plain-Python model of what must hold (counts by each
+region's latest outcome, tiles never lost or doubled, retries counted once, one end). A step
+that interleaves with another worker's may take effect before or after it: the tables must
+equal the model after one of the two orders (or, for an append of tiles, after the append, the
+other step and the append again: tiles are recorded by content, so a resend may record again a
+tile the other step cleared; it never loses one). A failure shrinks to the few steps that cause it.
+
+How many programs run: a small profile in the default tier, more in the full tier (CI), and
+``STATE_MACHINE_EXAMPLES`` programs in ``./dev soak`` (2,000).
+"""
+
+import copy
+import os
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from pynamodb_tables import (
+    CompleteRegionException,
+    EndImageException,
+    GetImageRequestItemException,
+    ImageAlreadyEndedError,
+    ImageRequestExistsError,
+    JobItem,
+    JobTable,
+    RegionAlreadyCompleteError,
+    RegionRequestItem,
+    RegionRequestTable,
+    RequestStatus,
+    TileRecorder,
+    TileState,
+    UpdateRegionException,
+    complete_region,
+    tile_buffer,
+)
+from pynamodb_tables.errors import failing_as
+from pynamodb_tables.repair import fail_stale, reconcile
+from pynamodb_tables.room import reserved_size
+from pynamodb_tables.sizing import ITEM_BUDGET
+from pynamodb_tables.store import store_of
+from tests.support.faults import ArmedFault, clients_of
+from tests.support.model_runner_items import OldWorker
+from tests.support.seed_forms import Int64
+
+pytestmark = pytest.mark.dynamodb_local
+
+REGIONS = ("r0", "r1", "r2")
+TILES = [[[x, y], [16, 16]] for x in (0, 16) for y in (0, 16)]
+WORKERS = 3
+FAULT_KINDS = ("lost-response", "lost-timeout", "no-answer", "throttle", "server-error", "transaction-conflict")
+OUTCOMES = (RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED)
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+@dataclass
+class RegionModel:
+    status: str = "STARTED"
+    retries: int = 0
+    succeeded: Set[Tuple[int, ...]] = field(default_factory=set)
+    failed: Set[Tuple[int, ...]] = field(default_factory=set)
+    counted: Optional[str] = None  # the category the job counts this region in: "success" or "error"
+    counts: Optional[List[int]] = None  # tile counts drifted from the lists by another writer (None: equal)
+    pending: Set[Tuple[Tuple[int, ...], str]] = field(default_factory=set)  # (tile, state) buffered in the process
+
+
+@dataclass
+class Model:
+    """What the tables must hold after a sequence of steps applied one at a time."""
+
+    started: bool = False
+    ended: bool = False
+    success: int = 0
+    error: int = 0
+    regions: Dict[str, RegionModel] = field(default_factory=dict)
+
+    def apply(self, step: Tuple[Any, ...]) -> Optional[type]:
+        """Apply ``step``; returns the exception class the call must raise (``None``: none)."""
+        name, *args = step
+        return getattr(self, name)(*args)  # type: ignore[no-any-return]
+
+    def start_image(self) -> Optional[type]:
+        if self.started:
+            return ImageRequestExistsError
+        self.started = True
+        return None
+
+    def end_image(self) -> Optional[type]:
+        if not self.started:
+            return EndImageException
+        if self.ended:
+            return ImageAlreadyEndedError
+        self.ended = True
+        return None
+
+    def flushed(self, region_id: Optional[str] = None) -> None:
+        """The buffered tiles of the region (or of every region) written: a call that reads or writes it."""
+        for name, region in self.regions.items():
+            if region_id in (None, name):
+                for tile, state in sorted(region.pending):
+                    record(region, tile, state)
+                region.pending = set()
+
+    def record_again(self, before: "Model") -> None:
+        """The tiles buffered ``before`` and flushed since recorded again (a flush resent after its lost
+        answer, once another step cleared them), in the regions that still exist."""
+        for name, region in before.regions.items():
+            if name in self.regions:
+                for tile, state in sorted(region.pending - self.regions[name].pending):
+                    record(self.regions[name], tile, state)
+
+    def start_region(self, region_id: str) -> Optional[type]:
+        self.flushed(region_id)
+        region = self.regions.get(region_id)
+        if region is None:
+            self.regions[region_id] = RegionModel()
+            return None
+        if region.status == "SUCCESS":
+            return RegionAlreadyCompleteError
+        if region.status in ("PARTIAL", "FAILED") or region.succeeded or region.failed:
+            region.retries += 1
+            region.failed = set()
+            if region.counts is not None:
+                region.counts[1] = 0
+        region.status = "STARTED"
+        return None
+
+    def add_tiles(self, region_id: str, tiles: Tuple[Tuple[int, str], ...]) -> Optional[type]:
+        self.flushed(region_id)
+        region = self.regions.get(region_id)
+        if region is None:
+            return UpdateRegionException
+        for index, state in tiles:
+            record(region, key(TILES[index]), state)
+        return None
+
+    def complete(self, region_id: str, outcome: str, tiles: Tuple[Tuple[int, str], ...] = ()) -> Optional[type]:
+        self.flushed(region_id)
+        region = self.regions.get(region_id)
+        if region is None:
+            return CompleteRegionException
+        if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
+            self.add_tiles(region_id, tiles)  # late tiles are still recorded; nothing is counted
+            return None if self.started else CompleteRegionException
+        if not self.started:
+            return CompleteRegionException  # the transaction needs the job: nothing changes
+        self.add_tiles(region_id, tiles)
+        category = "success" if outcome == "SUCCESS" else "error"
+        if region.counted is None:
+            self.success += category == "success"
+            self.error += category == "error"
+        elif region.counted == "error" and category == "success":
+            self.error, self.success = self.error - 1, self.success + 1
+        region.counted, region.status = category, outcome
+        return None
+
+
+    # -- the repairs (pynamodb_tables.repair) and the drift they repair ----------------------------
+
+    def old_counts(self, region_id: str) -> Optional[type]:
+        """The model runner's own update_region_request writes the counts it computed (here 0 and 0)."""
+        region = self.regions.get(region_id)
+        if region is not None:
+            region.counts = [0, 0]
+        return None
+
+    def reconcile(self) -> Optional[type]:
+        """Tile counts recounted from the lists; the job's counters already count each region by its latest
+        outcome (a region restarted after an error still in region_error): nothing else changes."""
+        if not self.started:  # the job is read first: no region is listed, no buffer flushed
+            return GetImageRequestItemException
+        self.flushed()  # (it lists the image's regions)
+        for region in self.regions.values():
+            region.counts = None
+        return None
+
+    def fail_stale(self) -> Optional[type]:
+        """Every running region is stale after 0 seconds: each completed FAILED, as complete_region does."""
+        if not self.started:  # as reconcile: the job first
+            return GetImageRequestItemException
+        self.flushed()
+        for region_id, region in self.regions.items():
+            if region.status == "STARTED":
+                self.complete(region_id, "FAILED")
+        return None
+
+
+    # -- hostile steps: stale items written back, items near the size budget, numbers in every
+    #    accepted form, items another writer left (issue 14) ----------------------------------------
+
+    def write_back(self, region_id: str) -> Optional[type]:
+        """A worker writes back the item it holds, however old: nothing the model tracks changes."""
+        self.flushed(region_id)
+        return UpdateRegionException if region_id not in self.regions else None
+
+    def fill(self, region_id: str) -> Optional[type]:
+        """A message that takes the region to within 2 KB of its budget: every later step still works."""
+        self.flushed(region_id)
+        return UpdateRegionException if region_id not in self.regions else None
+
+    def forms(self, region_id: str, form: str) -> Optional[type]:
+        """The worker's held item gets its numbers in another accepted form: nothing is written."""
+        return None
+
+    def old_start(self, region_id: str) -> Optional[type]:
+        """The model runner's own start of a new region: no tile lists, counts 0."""
+        if region_id not in self.regions:
+            self.regions[region_id] = RegionModel()
+        return None
+
+
+    # -- buffered tile writes (issue 15): one buffer per table in the process, shared by the workers --------
+
+    def buffered_add(self, region_id: str, index: int, state: str) -> Optional[type]:
+        """``add_tile`` on a buffered table, for a region the process has seen stored: the tile waits in the
+        buffer. (For one it has not, it is written at once: the worker reports it as ``add_tiles``.)"""
+        region = self.regions.get(region_id)
+        if region is None:
+            return UpdateRegionException
+        if key(TILES[index]) not in (region.succeeded if state == "succeeded" else region.failed):
+            region.pending.add((key(TILES[index]), state))
+        return None
+
+    def flush(self) -> Optional[type]:
+        """``RegionRequestTable.flush()``: every buffered tile written."""
+        self.flushed()
+        return None
+
+
+def record(region: RegionModel, tile: Tuple[int, ...], state: str) -> None:
+    """``tile`` recorded in its state's list (a drifted count moves with its list)."""
+    listed = region.succeeded if state == "succeeded" else region.failed
+    if region.counts is not None and tile not in listed:
+        region.counts[0 if state == "succeeded" else 1] += 1
+    listed.add(tile)
+
+
+def key(tile: List[List[int]]) -> Tuple[int, ...]:
+    return tuple(value for pair in tile for value in pair)
+
+
+# -- the workers ----------------------------------------------------------------------------------
+
+class Worker:
+    """One worker process: its own clients (other settings), what it holds, and a fault to arm."""
+
+    def __init__(self, host: str, job_name: str, region_name: str, number: int) -> None:
+        settings_ = {"read_timeout_seconds": 20 + number}
+        self.jobs = JobTable(job_name, host=host, **settings_)
+        self.regions = RegionRequestTable(region_name, host=host, **settings_)
+        self.buffered = RegionRequestTable(region_name, host=host, tile_flush_seconds=3600, **settings_)
+        self.fault = ArmedFault(clients_of(self.jobs, self.regions))
+        self.old = OldWorker(host, job_name, region_name)  # the model runner's own code, for drift
+        self.held: Dict[str, RegionRequestItem] = {}
+        self.wrote_at_once = False  # the last buffered add_tile was for a region the process had not seen stored
+
+    def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
+        """Take ``step``; returns the class of the package error it raised (``None``: none)."""
+        name, *args = step
+        if name in REPAIR_STEPS:
+            return self.repair(image_id, step)
+        if name in HOSTILE_STEPS:
+            return self.hostile(image_id, step)
+        if name in BUFFERED_STEPS:
+            try:
+                if name == "buffered_add":
+                    region_id, index, state = args
+                    self.wrote_at_once = not self.buffered._buffer.has_seen((image_id, region_id))
+                    self.buffered.add_tile(image_id, region_id, TILES[index], TileState(state))
+                else:
+                    self.buffered.flush()
+                return None
+            except UpdateRegionException as exc:
+                return type(exc)
+        try:
+            if name == "start_image":
+                self.jobs.start_image_request(JobItem(image_id, "job", region_count=len(REGIONS)))
+            elif name == "end_image":
+                self.jobs.end_image_request(image_id)
+            elif name == "start_region":
+                held = self.held.get(args[0])
+                item = held if held is not None else RegionRequestItem(args[0], image_id, "job")
+                self.held[args[0]] = self.regions.start_region_request(item)
+            elif name == "add_tiles":
+                region_id, tiles = args
+                if len(tiles) == 1:
+                    (index, state), = tiles
+                    self.held[region_id] = self.regions.add_tile(image_id, region_id, TILES[index], TileState(state))
+                else:
+                    recorder = TileRecorder(self.regions, image_id, region_id, region=self.held.get(region_id))
+                    for index, state in tiles:
+                        recorder.record(TILES[index], TileState(state))
+                    self.held[region_id] = recorder.flush()
+            elif name == "complete":
+                region_id, outcome, tiles = args
+                held = self.held.get(region_id)
+                if tiles:
+                    recorder = TileRecorder(self.regions, image_id, region_id, region=held)
+                    for index, state in tiles:
+                        recorder.record(TILES[index], TileState(state))
+                    recorder.complete(self.jobs, RequestStatus(outcome))
+                else:
+                    item = held if held is not None else RegionRequestItem(region_id, image_id)
+                    complete_region(self.jobs, self.regions, item, RequestStatus(outcome))
+            return None
+        except (ImageRequestExistsError, EndImageException, RegionAlreadyCompleteError, UpdateRegionException,
+                CompleteRegionException) as exc:
+            if name == "add_tiles":
+                self.held.pop(args[0], None)  # a recorder whose region is unknown holds nothing
+            return type(exc)
+
+
+    def repair(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
+        """A repair taken by this worker, on its own clients (with its fault armed), or the drift it repairs."""
+        name, *args = step
+        try:
+            if name == "old_counts":
+                self.old.update_counts(image_id, args[0], 0, 0, only_existing=True)
+            elif name == "reconcile":
+                reconcile(self.jobs, self.regions, [image_id])
+            elif name == "fail_stale":
+                fail_stale(self.jobs, self.regions, [image_id], 0, apply=True)
+            return None
+        except GetImageRequestItemException as exc:
+            return type(exc)
+        except self.old.client.exceptions.ConditionalCheckFailedException:
+            return None  # no such region: the old writer's update changed nothing
+
+
+    def hostile(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
+        """A step in a situation the plain workers never make (see the model's hostile steps)."""
+        name, region_id, *args = step
+        held = self.held.get(region_id)
+        try:
+            if name == "write_back":  # the held item (stale or not) written back, status left out
+                item = copy.deepcopy(held) if held is not None else RegionRequestItem(region_id, image_id)
+                item.region_status, item.message = None, f"written back by {id(self)}"
+                self.regions.update_region_request(item)
+            elif name == "fill":
+                stored = self.regions.get_region_request(region_id, image_id)
+                room = ITEM_BUDGET - reserved_size(stored) if stored is not None else 0
+                length = max(0, len((stored.message or "") if stored is not None else "") + room - 2048)
+                self.regions.update_region_request(RegionRequestItem(region_id, image_id, message="m" * length))
+            elif name == "forms" and held is not None:
+                form = Decimal if args[0] == "Decimal" else Int64
+                for attribute in NUMBERS:
+                    if getattr(held, attribute) is not None:
+                        setattr(held, attribute, form(int(getattr(held, attribute))))
+            elif name == "old_start":
+                self.old.start_region(image_id, region_id, only_new=True)
+            return None
+        except UpdateRegionException as exc:
+            return type(exc)
+        except self.old.client.exceptions.ConditionalCheckFailedException:
+            return None  # the region exists: the old writer's start changed nothing
+
+
+REPAIR_STEPS = ("old_counts", "reconcile", "fail_stale")
+HOSTILE_STEPS = ("write_back", "fill", "forms", "old_start")
+BUFFERED_STEPS = ("buffered_add", "flush")
+NUMBERS = ("start_time", "last_updated_time", "end_time", "processing_duration", "region_retry_count",
+           "succeeded_tile_count", "failed_tile_count")
+
+
+def error_class(raised: Optional[type], expected: Optional[type]) -> bool:
+    """``raised`` is what the model expects (a subclass of it, e.g. RegionAlreadyCompleteError)."""
+    if expected is None or raised is None:
+        return raised is expected
+    return issubclass(raised, expected)
+
+
+tiles_strategy = st.lists(st.tuples(st.integers(0, len(TILES) - 1), st.sampled_from(["succeeded", "failed"])),
+                          min_size=1, max_size=3).map(tuple)
+steps = st.one_of(
+    st.just(("start_image",)),
+    st.just(("end_image",)),
+    st.tuples(st.just("start_region"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("add_tiles"), st.sampled_from(REGIONS), tiles_strategy),
+    st.tuples(st.just("complete"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
+              st.one_of(st.just(()), tiles_strategy)),
+)
+
+
+hostile_steps = st.one_of(
+    st.tuples(st.just("write_back"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("fill"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("forms"), st.sampled_from(REGIONS), st.sampled_from(["Decimal", "numpy-style"])),
+    st.tuples(st.just("old_start"), st.sampled_from(REGIONS)),
+)
+
+buffered_steps = st.one_of(
+    st.tuples(st.just("buffered_add"), st.sampled_from(REGIONS), st.integers(0, len(TILES) - 1),
+              st.sampled_from(["succeeded", "failed"])),
+    st.just(("flush",)),
+)
+
+repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
+                         st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
+
+
+class Workers(RuleBasedStateMachine):
+    """The rules: worker steps with faults; the invariant: the tables equal the model."""
+
+    pool: List[Worker] = []  # set by the fixture: the workers, on tables made for the test
+    reader: Tuple[JobTable, RegionRequestTable]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image_id = f"img-{uuid.uuid4().hex[:12]}"
+        self.model = Model()
+        self.workers = self.pool
+        for worker in self.workers:
+            worker.held.clear()
+            worker.fault.disarm()
+        self.end_time: Optional[int] = None
+        self.start_times: Dict[str, int] = {}
+        tile_buffer._forget_all()  # nothing buffered from an earlier program
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                    other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=repair_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_repair_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                           other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        """A worker runs a repair (reconcile, fail-stale) while others act, or an old worker drifts a count."""
+        self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=hostile_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_hostile_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                            other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        """A stale item written back, a region filled near its budget, held numbers in another accepted
+        form, a region started by the model runner's own code, while others act."""
+        self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=buffered_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
+          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+    def take_a_buffered_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                             other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        """A tile buffered (``DDB_TILE_FLUSH_SECONDS``), or every buffered tile written, while others act;
+        the other steps write a region's buffered tiles first."""
+        self.take(worker, step, fault, other)
+
+    def teardown(self) -> None:
+        """The program ends as a process does at a normal exit: the tiles it buffered are written, and the
+        tables are still as the model says."""
+        self.take(0, ("flush",), None, None)
+
+    @rule()
+    def crash_the_process(self) -> None:
+        """The process dies with tiles buffered (SIGKILL) and comes back: those tiles are absent, never
+        half-written; the workers hold nothing."""
+        tile_buffer._forget_all()
+        for worker in self.workers:
+            worker.held.clear()
+        for region in self.model.regions.values():
+            region.pending = set()
+        assert self.matches(self.model), "a crash lost a written tile or wrote a buffered one"
+
+    def take(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+             other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+        interleaved: List[Optional[type]] = []
+        if fault in ("lost-response", "lost-timeout") and other is not None and other[0] != worker:
+            other_worker, other_step = other
+
+            def between() -> None:
+                interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
+        else:
+            other_step, between = None, None
+        if fault is not None:
+            self.workers[worker].fault.arm(fault, between)
+        raised = self.workers[worker].run(self.image_id, step)
+        self.workers[worker].fault.disarm()
+        if step[0] == "buffered_add" and self.workers[worker].wrote_at_once:  # not buffered: written at once
+            step = ("add_tiles", step[1], ((step[2], step[3]),))
+        # Without another worker's step in between, the step took effect alone. With one, the lost
+        # request may have been the step's own write or one before it: either order may be right.
+        # Tiles are recorded by content, in any attempt (a late tile is recorded too): an append whose
+        # answer was lost may add again, after the other step, tiles that step cleared (a restart
+        # clears the failed ones), never lose one. So may the write of the buffered tiles a step flushes
+        # (-1: those tiles recorded again).
+        orders = [[0, 1], [1, 0]] if interleaved else [[0]]
+        if interleaved and step[0] == "add_tiles":
+            orders.append([0, 1, 0])
+        if interleaved and any(region.pending for region in self.model.regions.values()):
+            orders.append([0, 1, -1])
+        taken = [step, other_step]
+        raised_by = [raised, *interleaved]
+        for order in orders:
+            model = copy.deepcopy(self.model)
+            expected = {index: model.apply(taken[index]) if index >= 0 else model.record_again(self.model)
+                        for index in order}  # (a step again: its last answer)
+            if all(index < 0 or error_class(raised_by[index], expected[index]) for index in order) \
+                    and self.matches(model):
+                self.model = model
+                return
+        pytest.fail(f"no order of {taken} explains the tables; raised {raised_by}; "
+                    f"model before: {self.model}; tables: {self.tables()}")
+
+    @rule(worker=st.integers(0, WORKERS - 1))
+    def crash(self, worker: int) -> None:
+        """A worker dies and comes back: it holds nothing of what it was doing."""
+        self.workers[worker].held.clear()
+
+    def tables(self) -> Dict[str, Any]:
+        jobs, regions = self.reader
+        jobs, regions = store_of(jobs), store_of(regions)
+        with failing_as(CompleteRegionException, "check"):
+            job = jobs.read(jobs.key(self.image_id))
+            # Read around the buffer: a read through list_regions would write the tiles it holds.
+            stored = {item.region_id: item for item in regions.query(regions.key(self.image_id))}
+        return {"job": job, "regions": stored}
+
+    def matches(self, model: Model) -> bool:
+        state = self.tables()
+        job = state["job"]
+        if (job is not None) != model.started:
+            return False
+        if job is not None:
+            if (job.region_success, job.region_error) != (model.success, model.error):
+                return False
+            if (job.end_time is not None) != model.ended:
+                return False
+        if set(state["regions"]) != set(model.regions):
+            return False
+        for region_id, region in model.regions.items():
+            item = state["regions"][region_id]
+            succeeded = [key(tile) for tile in item.succeeded_tiles or []]
+            failed = [key(tile) for tile in item.failed_tiles or []]
+            if (item.region_status, item.region_retry_count) != (region.status, region.retries):
+                return False
+            if sorted(succeeded) != sorted(region.succeeded) or sorted(failed) != sorted(region.failed):
+                return False  # a tile lost, doubled, in the wrong list, or written while it should be buffered
+            if [item.succeeded_tile_count, item.failed_tile_count] != (region.counts or [len(succeeded), len(failed)]):
+                return False
+        return True
+
+    @invariant()
+    def one_end_that_never_moves(self) -> None:
+        job = self.tables()["job"]
+        if job is not None and job.end_time is not None:
+            if self.end_time is None:
+                self.end_time = int(job.end_time)
+            assert int(job.end_time) == self.end_time, "the job's end_time moved"
+        if job is not None:
+            assert job.region_success + job.region_error <= len(self.model.regions), "more outcomes than regions"
+
+    @invariant()
+    def no_attempt_rolled_back(self) -> None:
+        """A region's start_time only moves forward (a stale item written back never restores it)."""
+        for region_id, region in self.tables()["regions"].items():
+            if region.start_time is not None:
+                assert int(region.start_time) >= self.start_times.get(region_id, 0), f"{region_id} went back"
+                self.start_times[region_id] = int(region.start_time)
+
+
+@pytest.fixture
+def workers(dynamodb_local):
+    suffix = uuid.uuid4().hex[:8]
+    job_name, region_name = f"jobs-model-{suffix}", f"regions-model-{suffix}"
+    reader = (JobTable(job_name, host=dynamodb_local.endpoint),
+              RegionRequestTable(region_name, host=dynamodb_local.endpoint))
+    for table in reader:
+        table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    Workers.reader = reader
+    Workers.pool = [Worker(dynamodb_local.endpoint, job_name, region_name, n) for n in range(WORKERS)]
+    yield
+    tile_buffer._forget_all()  # (tiles a program left buffered are not written into deleted tables at exit)
+    for table in reader:
+        table.model.delete_table()
+
+
+#: Programs and steps per program: the default tier's small profile, the full tier's (CI), and ``./dev soak``'s
+#: (``STATE_MACHINE_EXAMPLES`` / ``STATE_MACHINE_STEPS`` override either).
+PROFILES = {"default": (20, 25), "full": (60, 30)}
+
+
+def test_the_tables_follow_the_model_whatever_the_faults(workers, request):
+    examples, steps = PROFILES["full" if request.config.getoption("--full") else "default"]
+    run_state_machine_as_test(Workers, settings=settings(
+        max_examples=int(os.environ.get("STATE_MACHINE_EXAMPLES", examples)),
+        stateful_step_count=int(os.environ.get("STATE_MACHINE_STEPS", steps)),
+        deadline=None, database=None, suppress_health_check=list(HealthCheck)))
