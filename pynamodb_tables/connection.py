@@ -36,6 +36,8 @@ from pynamodb.models import Model
 from pynamodb.settings import get_settings_value
 from pynamodb.transactions import TransactWrite
 
+from .validation import shown
+
 #: The model runner's workers run 50 threads; a smaller pool would make them queue for connections.
 MIN_POOL_CONNECTIONS = 50
 #: The whole-number settings and their least values.
@@ -74,8 +76,8 @@ class ConnectionSettings:
                     values[name] = math.inf
                 usable = math.isfinite(values[name]) and values[name] > 0
             if not usable:
-                raise ValueError(f"{owner}(): {name} must be {'an int' if name in _COUNTS else 'a number of seconds'} "
-                                 f"of at least {_COUNTS.get(name, 'more than 0')}, got {value!r}")
+                wanted = f"an int of at least {_COUNTS[name]}" if name in _COUNTS else "a number of seconds above 0"
+                raise ValueError(f"{owner}(): {name} must be {wanted}, got {shown(value)}")
         return cls(**values)
 
     def meta(self) -> Dict[str, Any]:

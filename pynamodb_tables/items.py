@@ -7,10 +7,11 @@ job_id="j"``. PynamoDB's own keywords (``hash_key=``, ``range_key=``) keep worki
 """
 
 import json
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
-from pynamodb.attributes import Attribute, ListAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, ListAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.constants import NULL
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
@@ -124,5 +125,14 @@ def absent(attribute: Attribute[Any]) -> Condition:
 
 
 def still(attribute: Attribute[Any], value: Any) -> Condition:
-    """``attribute`` still holds ``value`` (already normalised), or is still unset."""
-    return absent(attribute) if value is None else cast(Condition, attribute == value)
+    """``attribute`` still holds ``value`` (already normalised), or is still unset. A TTL is compared to
+    within a second: it loads as a ``datetime`` and is written in whole seconds, while another writer
+    may have stored a fraction (``time.time() + 86400``), which DynamoDB compares exactly."""
+    if value is None:
+        return absent(attribute)
+    if isinstance(attribute, TTLAttribute) and isinstance(value, datetime):
+        return cast(Condition, attribute.between(value - _SECOND, value + _SECOND))
+    return cast(Condition, attribute == value)
+
+
+_SECOND = timedelta(seconds=1)

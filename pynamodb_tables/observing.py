@@ -107,7 +107,9 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     """Call ``listener(event)`` after every public operation, in the thread that ran it; returns a
     callable that unsubscribes it. A listener subscribed twice is called twice."""
     if not callable(listener):
-        raise TypeError(f"subscribe: a listener is a callable taking an OperationEvent, got {listener!r}")
+        from .errors import InvalidRequestError  # (errors builds on this module)
+
+        raise InvalidRequestError(f"subscribe: a listener is a callable taking an OperationEvent, got {listener!r}")
     global _listeners
     token = object()
     with _lock:
@@ -160,8 +162,21 @@ class observed:
             read_units=float(sum(read for read, _ in units.values())),
             write_units=float(sum(write for _, write in units.values())),
             error=exc, started_at=self._wall, units_by_table=MappingProxyType(units))
-        for _, listener in _listeners:
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("a listener of pynamodb_tables' events raised on %s; ignored", self.operation)
+        _deliver(event)
+
+
+def announce(operation: str, table: Optional[str], key: Mapping[str, str], error: BaseException) -> None:
+    """An event of its own, sending nothing, for a failure the package handled without raising it (tiles
+    a buffered write dropped), wherever it happened (within another operation too)."""
+    if _listeners:
+        _deliver(OperationEvent(operation=operation, table=table, key=MappingProxyType(dict(key)), duration_ms=0.0,
+                                sends=0, retries=MappingProxyType(dict.fromkeys(RETRY_CAUSES, 0)), read_units=0.0,
+                                write_units=0.0, error=error, started_at=time.time()))
+
+
+def _deliver(event: OperationEvent) -> None:
+    for _, listener in _listeners:
+        try:
+            listener(event)
+        except Exception:
+            logger.exception("a listener of pynamodb_tables' events raised on %s; ignored", event.operation)

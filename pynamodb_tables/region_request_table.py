@@ -36,6 +36,7 @@ from .region_states import (
     region_exists,
     same_decision,
     start,
+    start_time_after,
     terminal_status,
 )
 from .room import has_room_for, require_room, sizes_as_in, values_size
@@ -68,7 +69,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         super().__init__(RegionRequestItem, table_name, host=host, region=region, **connection_settings)
         #: Seconds a tile ``add_tile`` takes may wait in this process's buffer (0: written at once).
         self.tile_flush_seconds = flush_seconds(tile_flush_seconds)
-        self._buffer = buffer_of(self.table_name, host, region)
+        self._buffer = buffer_of(self.table_name, self.host, self.region)  # (as resolved: one table, one buffer)
 
     # -- the buffer ------------------------------------------------------------------------------
 
@@ -130,8 +131,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
                 raise RegionAlreadyCompleteError("region already succeeded", key=key,
                                                  item=with_values(stored, {})) from seen.cause
-            # A new attempt's start time is later than the last one's, whatever this worker's clock says.
-            now = max(clock.now_ms(), int(stored.start_time or 0) + 1) if stored is not None else clock.now_ms()
+            now = start_time_after(stored, clock.now_ms())
             exact = seen.moved_on < EXACT_ATTEMPTS  # (refusals by writes to the same attempt: see finishing)
             sets, condition = start(stored, values, now, exact=exact)
             result = with_values(stored if stored is not None else self._store.instance(key), sets)
@@ -139,7 +139,8 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             actions = set_actions(RegionRequestItem, sets)
             if stored is None:
                 # A new region: one plain write (half the units of a transaction). Sent again after a
-                # lost answer, it is refused by its own landed copy, recognised here.
+                # lost answer, it is refused by its own landed copy, recognised by its start time
+                # whatever another worker did to the region in the window.
                 try:
                     return self._store.update(key, actions, condition)
                 except ConditionNotMet as refused:
@@ -276,6 +277,9 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         write where the item allows; tiles already recorded are skipped. ``region``: the item as
         last stored, if known and normalised (its lists let the write skip the per-tile checks)."""
         with failing_as(UpdateRegionException, "record_tiles", self.table_name):
+            if not isinstance(tiles, Mapping):
+                raise InvalidTileError("record_tiles takes tiles by state ({TileState.SUCCEEDED: [...], "
+                                       f"TileState.FAILED: [...]}}), got {type(tiles).__name__}")
             return self._record_tiles(image_id, region_id, tiles, region)
 
     def _record_tiles(self, image_id: str, region_id: str, tiles: Mapping[Any, Iterable[Any]],

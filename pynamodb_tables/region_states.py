@@ -109,10 +109,19 @@ def same_attempt(stored: RegionRequestItem) -> Condition:
 
 
 def is_this_new_start(stored: Optional[RegionRequestItem], now: int) -> bool:
-    """Whether ``stored`` is a new region started at ``now`` and not restarted since: the start that
-    was sent and whose answer was lost (or a twin started in the same millisecond, which is the same),
-    whatever happened to it since (another worker may have completed it in the window)."""
-    return stored is not None and stored.start_time == now and not stored.region_retry_count
+    """Whether ``stored``, met by the resend of a new region's start at ``now`` whose answer was lost, is
+    that start landed: its start time is ``now`` or later. Every start of a region is later than the one
+    it follows (:func:`start_time_after`), so once this start landed, whatever happened to the region in
+    the window (another worker started it again, recorded tiles, completed it), its start time is at
+    least ``now``; a region another worker created before it holds an earlier start time (unless its
+    clock runs ahead of this one's: then this start joins that attempt rather than restarting it)."""
+    return stored is not None and stored.start_time is not None and int(stored.start_time) >= now
+
+
+def start_time_after(stored: Optional[RegionRequestItem], now: int) -> int:
+    """The start time of a start at ``now`` (this worker's clock) of ``stored``: later than the stored
+    attempt's, whatever this worker's clock says."""
+    return max(now, int(stored.start_time or 0) + 1) if stored is not None else now
 
 
 def start_values(values: Dict[str, Any], now: int) -> Dict[str, Any]:

@@ -11,7 +11,8 @@ own) and safe under many threads. A region's buffered tiles are written with ``r
 - when a region has :data:`FULL` tiles buffered, in the ``add_tile`` that buffers the last;
 - before any other call of the process that reads or writes the region (the table calls
   :meth:`TileBuffer.flush_region` / :meth:`TileBuffer.flush_image` first);
-- on ``RegionRequestTable.flush()``, and at a normal exit of the interpreter.
+- on ``RegionRequestTable.flush()``, and at a normal exit of the interpreter (or of a
+  ``multiprocessing`` child, which skips ``atexit``: its target returned).
 
 A write that fails keeps its tiles for the next one. A forked child starts with empty buffers
 (the parent's tiles are the parent's to write). A process that crashes loses its buffered tiles,
@@ -21,6 +22,7 @@ which are then absent, never half-written: a redelivered region records them aga
 import atexit
 import logging
 import math
+import multiprocessing.util
 import os
 import threading
 import time
@@ -28,9 +30,11 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+from . import validation
 from .attributes import Box
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RegionFullError
 from .models import RegionRequestItem
+from .observing import announce
 from .status import TileState
 from .tiles import Batch, TileKey, recorded, tile_key, tile_lists
 
@@ -42,6 +46,9 @@ logger = logging.getLogger("pynamodb_tables")
 FLUSH_ENV = "DDB_TILE_FLUSH_SECONDS"
 #: Tiles buffered for one region that are written at once.
 FULL = 1000
+#: Regions with no tile buffered whose stored copy a buffer keeps (those seen last), so that their next
+#: ``add_tile`` is buffered; a region seen longer ago has its next tile written at once, and is kept again.
+KEPT_IDLE = 64
 
 RegionKey = Tuple[str, str]  # (image_id, region_id)
 TableKey = Tuple[str, Optional[str], Optional[str]]  # (table name, endpoint, region)
@@ -60,9 +67,7 @@ def flush_seconds(value: Any = None) -> float:
             value = float(raw)
         except ValueError:
             raise ConfigurationError(f"{FLUSH_ENV} must be a number of seconds, got {raw!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ConfigurationError(f"{name} must be a number of seconds >= 0 (0: off), got {value!r}")
-    return float(value)
+    return validation.seconds(value, f"{name} (0: off)", ConfigurationError)
 
 
 @dataclass
@@ -70,32 +75,56 @@ class _Region:
     """One region's buffered tiles, and what this process last saw stored."""
 
     stored: Optional[RegionRequestItem] = None
-    pending: Batch = field(default_factory=dict)  # tiles neither stored nor buffered before, in order
-    known: Optional[Dict[TileState, Set[TileKey]]] = None  # stored and pending, by state (built when needed)
+    pending: Batch = field(default_factory=dict)  # tiles buffered, each once per state, in order
     deadline: float = math.inf  # (monotonic) when the oldest buffered tile is due
     table: Optional["RegionRequestTable"] = None  # the table object that buffered last (writes the tiles)
     #: One write of the region at a time (re-entrant: a call made while this thread writes, as a
     #: listener's, finds the tiles written or writes them again, recognised as recorded).
     writing: threading.RLock = field(default_factory=threading.RLock)
+    #: Built when needed, dropped when ``stored`` or ``pending`` change: the pending tiles' keys, the
+    #: stored copy's tile keys, and the pending tiles the copy does not show, by state.
+    _index: Optional[Tuple[Dict[TileState, Set[TileKey]], Dict[TileState, Set[TileKey]], Batch]] = None
 
     def size(self) -> int:
         return sum(len(tiles) for tiles in self.pending.values())
 
+    def saw(self, item: RegionRequestItem) -> None:
+        """``item`` (the buffer's own copy) is the region as last seen stored."""
+        self.stored, self._index = item, None
+
+    def left(self, batch: Batch) -> None:
+        """The tiles of ``batch`` were written: they leave the buffer (tiles buffered meanwhile stay)."""
+        for state, tiles in batch.items():
+            done = {tile_key(tile) for tile in tiles}
+            self.pending[state] = [tile for tile in self.pending.get(state, []) if tile_key(tile) not in done]
+        self.pending = {state: tiles for state, tiles in self.pending.items() if tiles}
+        self._index = None
+
+    def _indexed(self) -> Tuple[Dict[TileState, Set[TileKey]], Dict[TileState, Set[TileKey]], Batch]:
+        if self._index is None:
+            shown = {state: {tile_key(t) for t in recorded(self.stored, state)} for state in TileState}
+            self._index = ({state: {tile_key(t) for t in self.pending.get(state, [])} for state in TileState}, shown,
+                           {state: [t for t in tiles if tile_key(t) not in shown[state]]
+                            for state, tiles in self.pending.items()})
+        return self._index
+
     def buffer(self, tile: Box, state: TileState) -> None:
-        """Buffer ``tile`` unless it is stored or buffered already."""
-        if self.known is None:
-            self.known = {each: {tile_key(t) for t in recorded(self.stored, each) + self.pending.get(each, [])}
-                          for each in TileState}
+        """Buffer ``tile`` unless it is buffered already. A tile the copy of the region shows is buffered
+        too: the copy may be stale (another process restarted the region, clearing its failed tiles), and
+        the write skips what the table holds (``tile_writes.record`` checks a copy, never trusts it)."""
+        buffered, shown, unshown = self._indexed()
         marker = tile_key(tile)
-        if marker not in self.known[state]:
-            self.known[state].add(marker)
+        if marker not in buffered[state]:
+            buffered[state].add(marker)
             self.pending.setdefault(state, []).append(tile)
+            if marker not in shown[state]:
+                unshown.setdefault(state, []).append(tile)
 
     def expected(self) -> RegionRequestItem:
         """The region as it will be once its buffer is written (lists copied, tiles shared)."""
         assert self.stored is not None
         values = dict(self.stored.attribute_values)
-        for state, tiles in self.pending.items():
+        for state, tiles in self._indexed()[2].items():
             tile_list, tile_count = tile_lists(state)
             values[tile_list.attr_name] = recorded(self.stored, state) + tiles
             values[tile_count.attr_name] = int(values.get(tile_count.attr_name) or 0) + len(tiles)
@@ -131,12 +160,16 @@ class TileBuffer:
             return
         key = (item.image_id, item.region_id)
         with self._lock:
-            region = self._regions.get(key)
+            region = self._regions.pop(key, None)
             if region is None:
                 if not buffering:
                     return
-                region = self._regions[key] = _Region()
-            region.stored, region.known = _own_copy(item), None
+                region = _Region()
+            self._regions[key] = region  # (the last seen last: the idle regions seen longest ago go first)
+            region.saw(_own_copy(item))
+            idle = [each for each, kept in self._regions.items() if not kept.pending]
+            for each in idle[:max(0, len(idle) - KEPT_IDLE)]:
+                del self._regions[each]
 
     def has_seen(self, key: RegionKey) -> bool:
         """Whether this process saw the region stored (its tiles are buffered, not written at once)."""
@@ -187,19 +220,36 @@ class TileBuffer:
                 stored = region.stored
             if not batch:
                 return None
-            written = table._write_buffered(key, batch, stored)
-            with self._lock:  # the tiles written leave the buffer; tiles buffered meanwhile stay
-                for state, tiles in batch.items():
-                    done = {tile_key(tile) for tile in tiles}
-                    region.pending[state] = [tile for tile in region.pending.get(state, [])
-                                             if tile_key(tile) not in done]
-                region.pending = {state: tiles for state, tiles in region.pending.items() if tiles}
-                region.stored, region.known = _own_copy(written), None
+            try:
+                written = table._write_buffered(key, batch, stored)
+            except RegionFullError as full:
+                self._drop(region, key, batch, table.table_name, full)
+                return None
+            with self._lock:
+                region.left(batch)
+                region.saw(_own_copy(written))
                 if not region.pending:  # (the table object that buffered them is not kept for nothing)
                     region.deadline, region.table = math.inf, None
                 holding = any(each.pending for each in self._regions.values())
             _buffers.hold(self, holding)
             return written
+
+    def _drop(self, region: _Region, key: RegionKey, batch: Batch, table_name: str, full: RegionFullError) -> None:
+        """Tiles that can never be written (the region's item has no room for them) leave the buffer,
+        reported once (logged, and an event of their own), so that the region's other calls, its
+        completion first, go on; the unbuffered ``add_tiles`` of the same tiles writes nothing either."""
+        with self._lock:
+            region.left(batch)
+            if not region.pending:
+                region.deadline, region.table = math.inf, None
+            holding = any(each.pending for each in self._regions.values())
+        _buffers.hold(self, holding)
+        dropped = sum(len(tiles) for tiles in batch.values())
+        logger.warning("%d buffered tiles of region %s were not recorded: the region's item has no room for "
+                       "them (%s)", dropped, dict(zip(("image_id", "region_id"), key)), full.message)
+        announce("flush", table_name, dict(zip(("image_id", "region_id"), key)),
+                 RegionFullError(f"{dropped} buffered tiles not recorded: {full.message}", key=full.key,
+                                 table=table_name))
 
     def flush_image(self, table: "RegionRequestTable", image_id: str) -> None:
         """Write the buffered tiles of every region of ``image_id``."""
@@ -353,6 +403,13 @@ def _forget_all() -> None:
     _flusher = _Flusher()
 
 
+def _flush_when_child_ends(_: Any) -> None:
+    """In a ``multiprocessing`` child (fork, forkserver, spawn), which ends through ``os._exit`` and so
+    skips ``atexit``: the buffered tiles are written when its target returns, as at a normal exit."""
+    multiprocessing.util.Finalize(None, _flush_at_exit, exitpriority=100)
+
+
 atexit.register(_flush_at_exit)
+multiprocessing.util.register_after_fork(_buffers, _flush_when_child_ends)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_all)

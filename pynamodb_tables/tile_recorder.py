@@ -1,7 +1,6 @@
 """A worker-side buffer of one region's tile outcomes, written a batch at a time and with the outcome."""
 
 import logging
-import math
 import threading
 import time
 from types import TracebackType
@@ -54,9 +53,7 @@ class TileRecorder:
             raise InvalidRequestError(f"expected a RegionRequestTable, got {type(region_table).__name__}")
         if not isinstance(flush_every, int) or isinstance(flush_every, bool) or flush_every < 1:
             raise InvalidRequestError(f"flush_every must be a positive int, got {flush_every!r}")
-        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) \
-                or not math.isfinite(flush_interval) or flush_interval < 0:
-            raise InvalidRequestError(f"flush_interval must be a number of seconds >= 0, got {flush_interval!r}")
+        interval = validation.seconds(flush_interval, "flush_interval")
         self.region_table = region_table
         self.key = store_of(region_table).key(image_id, region_id)
         self.image_id, self.region_id = self.key["image_id"], self.key["region_id"]
@@ -69,7 +66,7 @@ class TileRecorder:
         with located("TileRecorder", region_table.table_name):
             region_table._before(self.key)  # tiles add_tile buffered for the region are written first
         self.flush_every = flush_every
-        self.flush_interval = float(flush_interval)
+        self.flush_interval = interval
         #: The region as last stored (after the last flush or completion), when known.
         self.region: Optional[RegionRequestItem] = region
         self._pending: Dict[TileState, List[Box]] = {state: [] for state in TileState}

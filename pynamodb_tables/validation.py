@@ -8,6 +8,8 @@ only where it is a valid one), ``str`` subclasses become ``str``. Anything else 
 nothing is ever stored in a form that a later read cannot load.
 """
 
+import math
+import numbers
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Dict, List, Tuple, Type, cast
@@ -16,7 +18,7 @@ from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, Unicod
 from pynamodb.models import Model
 
 from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute, as_int
-from .errors import InvalidRegionRequestException, InvalidRequestError, InvalidTileError
+from .errors import InvalidRegionRequestException, InvalidRequestError, InvalidTileError, PynamoDBTablesError
 from .models import JobItem, RegionRequestItem
 from .sizing import MAX_PIXEL, MAX_TEXT
 from .status import RequestStatus, TileState
@@ -29,8 +31,14 @@ MAX_NUMBER = 10**38
 _STATUS_NAMES = ", ".join(RequestStatus.__members__)
 
 
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: its ``repr``, cut short if long (a hostile 400-digit number)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
 def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
 def integer(value: Any, name: str, error: Type[InvalidRequestError] = InvalidRequestError, *, minimum: int = 0) -> int:
@@ -42,6 +50,18 @@ def integer(value: Any, name: str, error: Type[InvalidRequestError] = InvalidReq
         raise error(f"{name} must be >= {minimum}, got {value!r}")
     if number >= MAX_NUMBER:
         raise error(f"{name} is too large for DynamoDB (38 digits at most), got {value!r}")
+    return number
+
+
+def seconds(value: Any, name: str, error: Type[PynamoDBTablesError] = InvalidRequestError) -> float:
+    """A finite number of seconds, at least 0 (an int too large for a float is too large, not an
+    ``OverflowError``)."""
+    try:
+        number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
+        raise error(f"{name} must be a number of seconds >= 0, got {_describe(value)}")
     return number
 
 

@@ -12,7 +12,7 @@ nothing; a redelivered message restarts it as any ``FAILED`` region (counted as 
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional
 
-from .. import clock
+from .. import clock, validation
 from ..errors import CompleteRegionException, InvalidRequestError, failing_as
 from ..failures import ConditionNotMet
 from ..finishing import finish
@@ -79,10 +79,11 @@ def fail_stale(job_table: JobTable, region_table: RegionRequestTable, image_ids:
 
     An unknown image given by id raises the package's error; ``older_than_s`` must be a number >= 0.
     """
-    if isinstance(older_than_s, bool) or not isinstance(older_than_s, (int, float)) or not older_than_s >= 0:
-        raise InvalidRequestError(f"older_than_s must be a number of seconds >= 0, got {older_than_s!r}",
-                                  operation=OPERATION)
-    sweep = StaleSweep(older_than_seconds=float(older_than_s), applied=apply)
+    try:
+        older_than_s = validation.seconds(older_than_s, "older_than_s")
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(str(exc), operation=OPERATION) from None
+    sweep = StaleSweep(older_than_seconds=older_than_s, applied=apply)
     with metered(job_table, region_table) as capacity:
         for image_id in jobs_to_repair(job_table, image_ids):
             if read_job(job_table, image_id, OPERATION, listed=image_ids is None) is None:

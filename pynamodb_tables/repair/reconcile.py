@@ -124,6 +124,13 @@ def job_drifts(job: JobItem, regions: Iterable[RegionRequestItem]) -> List[Drift
     return drifts
 
 
+def landed_before(refused: ConditionNotMet, drifts: List[Drift]) -> bool:
+    """Whether a fix refused on its resend had landed (its first answer lost): the item holds what it set.
+    (A worker may have set the same counts meanwhile: the drift is fixed either way.)"""
+    return refused.after_unknown and refused.stored is not None and \
+        all(whole(getattr(refused.stored, drift.attribute)) == drift.recounted for drift in drifts)
+
+
 def fix_region(region_table: RegionRequestTable, region: RegionRequestItem, drifts: List[Drift]) -> bool:
     """Set the region's drifted counts if it is still as read; whether the write landed."""
     item = RegionRequestItem
@@ -135,8 +142,8 @@ def fix_region(region_table: RegionRequestTable, region: RegionRequestItem, drif
     try:
         with failing_as(UpdateRegionException, OPERATION, store.table_name):
             store.update(store.key(str(region.image_id), str(region.region_id)), actions, condition)
-    except ConditionNotMet:
-        return False
+    except ConditionNotMet as refused:
+        return landed_before(refused, drifts)
     return True
 
 
@@ -147,8 +154,8 @@ def fix_job(job_table: JobTable, job: JobItem, drifts: List[Drift]) -> bool:
     try:
         with failing_as(CompleteRegionException, OPERATION, store.table_name):
             store.update(store.key(str(job.image_id)), actions, job_exists() & job_counts_as(job))
-    except ConditionNotMet:
-        return False
+    except ConditionNotMet as refused:
+        return landed_before(refused, drifts)
     return True
 
 

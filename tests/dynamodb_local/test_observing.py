@@ -333,7 +333,7 @@ def test_unsubscribe_stops_events(tables: Tables) -> None:
     unsubscribe()  # twice: nothing more
     tables[0].get_image_request(image_id)
     assert [event.operation for event in events] == ["start_image_request", "start_region_request"]
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidRequestError, match="a listener is a callable"):
         subscribe("not a listener")  # type: ignore[arg-type]
 
 

@@ -89,11 +89,24 @@ class Model:
     success: int = 0
     error: int = 0
     regions: Dict[str, RegionModel] = field(default_factory=dict)
+    here: bool = True  # the step is this process's (it writes a region's buffered tiles first)
 
     def apply(self, step: Tuple[Any, ...]) -> Optional[type]:
-        """Apply ``step``; returns the exception class the call must raise (``None``: none)."""
+        """Apply ``step``; returns the exception class the call must raise (``None``: none). ``("elsewhere",
+        step)``: ``step`` taken by another process, which knows nothing of this one's buffered tiles."""
         name, *args = step
+        if name == "elsewhere":
+            self.here = False
+            try:
+                return self.apply(args[0])
+            finally:
+                self.here = True
         return getattr(self, name)(*args)  # type: ignore[no-any-return]
+
+    def look(self, region_id: str) -> Optional[type]:
+        """``get_region_request``: the region's buffered tiles written, nothing else changes."""
+        self.flushed(region_id)
+        return None
 
     def start_image(self) -> Optional[type]:
         if self.started:
@@ -111,6 +124,8 @@ class Model:
 
     def flushed(self, region_id: Optional[str] = None) -> None:
         """The buffered tiles of the region (or of every region) written: a call that reads or writes it."""
+        if not self.here:
+            return
         for name, region in self.regions.items():
             if region_id in (None, name):
                 for tile, state in sorted(region.pending):
@@ -257,14 +272,24 @@ def key(tile: List[List[int]]) -> Tuple[int, ...]:
 
 # -- the workers ----------------------------------------------------------------------------------
 
+#: How each worker names the endpoint and region of the same tables (``AWS_ENDPOINT_URL_DYNAMODB`` is the
+#: endpoint): one table, however spelled, has one tile buffer in the process.
+SPELLINGS = ({"host": "endpoint"}, {}, {"host": "endpoint", "region": "us-east-1"})
+
+
 class Worker:
-    """One worker process: its own clients (other settings), what it holds, and a fault to arm."""
+    """One worker of this process: its own clients (other settings), its own spelling of the endpoint and
+    region, what it holds, a fault to arm, and a table of another process (``elsewhere``: a buffer of its
+    own, so its calls never write this process's buffered tiles)."""
 
     def __init__(self, host: str, job_name: str, region_name: str, number: int) -> None:
-        settings_ = {"read_timeout_seconds": 20 + number}
-        self.jobs = JobTable(job_name, host=host, **settings_)
-        self.regions = RegionRequestTable(region_name, host=host, **settings_)
-        self.buffered = RegionRequestTable(region_name, host=host, tile_flush_seconds=3600, **settings_)
+        settings_: Dict[str, Any] = {"read_timeout_seconds": 20 + number}
+        settings_.update({name: host if value == "endpoint" else value for name, value in SPELLINGS[number].items()})
+        self.jobs = JobTable(job_name, **settings_)
+        self.regions = RegionRequestTable(region_name, **settings_)
+        self.buffered = RegionRequestTable(region_name, tile_flush_seconds=3600, **settings_)
+        self.elsewhere = RegionRequestTable(region_name, **settings_)
+        self.elsewhere._buffer = tile_buffer.TileBuffer()  # (another process's)
         self.fault = ArmedFault(clients_of(self.jobs, self.regions))
         self.old = OldWorker(host, job_name, region_name)  # the model runner's own code, for drift
         self.held: Dict[str, RegionRequestItem] = {}
@@ -273,6 +298,15 @@ class Worker:
     def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
         """Take ``step``; returns the class of the package error it raised (``None``: none)."""
         name, *args = step
+        if name == "elsewhere":  # another process: its own buffer, holding nothing of this one's
+            here, self.regions, self.held = (self.regions, self.held), self.elsewhere, {}
+            try:
+                return self.run(image_id, args[0])
+            finally:
+                self.regions, self.held = here
+        if name == "look":
+            self.held[args[0]] = self.buffered.get_region_request(args[0], image_id)  # (its copy: fresh)
+            return None
         if name in REPAIR_STEPS:
             return self.repair(image_id, step)
         if name in HOSTILE_STEPS:
@@ -410,6 +444,27 @@ buffered_steps = st.one_of(
     st.just(("flush",)),
 )
 
+#: Another worker's steps in the window after a lost request landed: one or two, by one worker.
+Other = Tuple[int, Tuple[Tuple[Any, ...], ...]]
+others = st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1),
+                                        st.lists(steps, min_size=1, max_size=2).map(tuple)))
+
+
+def on_region(region_id: str) -> st.SearchStrategy[Tuple[Any, ...]]:
+    """A step on one region: start, tiles, completion."""
+    return st.one_of(
+        st.just(("start_region", region_id)),
+        st.tuples(st.just("add_tiles"), st.just(region_id), tiles_strategy),
+        st.tuples(st.just("complete"), st.just(region_id), st.sampled_from([o.value for o in OUTCOMES]), st.just(())))
+
+
+elsewhere_steps = st.one_of(
+    st.tuples(st.just("start_region"), st.sampled_from(REGIONS)),
+    st.tuples(st.just("add_tiles"), st.sampled_from(REGIONS), tiles_strategy),
+    st.tuples(st.just("complete"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
+              st.just(())),
+).map(lambda step: ("elsewhere", step))
+
 repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
                          st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
 
@@ -434,36 +489,62 @@ class Workers(RuleBasedStateMachine):
 
     @rule(worker=st.integers(0, WORKERS - 1), step=steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
-          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+          other=others)
     def take_a_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
-                    other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+                    other: Optional[Other]) -> None:
         self.take(worker, step, fault, other)
 
     @rule(worker=st.integers(0, WORKERS - 1), step=repair_steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
-          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+          other=others)
     def take_a_repair_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
-                           other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+                           other: Optional[Other]) -> None:
         """A worker runs a repair (reconcile, fail-stale) while others act, or an old worker drifts a count."""
         self.take(worker, step, fault, other)
 
     @rule(worker=st.integers(0, WORKERS - 1), step=hostile_steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
-          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+          other=others)
     def take_a_hostile_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
-                            other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+                            other: Optional[Other]) -> None:
         """A stale item written back, a region filled near its budget, held numbers in another accepted
         form, a region started by the model runner's own code, while others act."""
         self.take(worker, step, fault, other)
 
     @rule(worker=st.integers(0, WORKERS - 1), step=buffered_steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
-          other=st.one_of(st.none(), st.tuples(st.integers(0, WORKERS - 1), steps)))
+          other=others)
     def take_a_buffered_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
-                             other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+                             other: Optional[Other]) -> None:
         """A tile buffered (``DDB_TILE_FLUSH_SECONDS``), or every buffered tile written, while others act;
         the other steps write a region's buffered tiles first."""
         self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=elsewhere_steps,
+          fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)), other=others)
+    def take_a_step_elsewhere(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
+                              other: Optional[Other]) -> None:
+        """Another process starts, writes or completes a region while this one may hold its tiles buffered."""
+        self.take(worker, step, fault, other)
+
+    @rule(data=st.data(), worker=st.integers(0, WORKERS - 1), region_id=st.sampled_from(REGIONS),
+          fault=st.sampled_from(("lost-response", "lost-timeout")), other_worker=st.integers(0, WORKERS - 1))
+    def start_with_a_window(self, data: st.DataObject, worker: int, region_id: str, fault: str,
+                            other_worker: int) -> None:
+        """A start (of a new region, often) whose answer is lost while another worker works on the region
+        in the window: starts it, records tiles, completes it."""
+        window = data.draw(st.lists(on_region(region_id), min_size=1, max_size=2).map(tuple))
+        self.take(worker, ("start_region", region_id), fault, ((worker + 1 + other_worker % 2) % WORKERS, window))
+
+    @rule(worker=st.integers(0, WORKERS - 1), other=st.integers(0, WORKERS - 1), region_id=st.sampled_from(REGIONS),
+          index=st.integers(0, len(TILES) - 1), state=st.sampled_from(["succeeded", "failed"]))
+    def buffer_across_a_restart_elsewhere(self, worker: int, other: int, region_id: str, index: int,
+                                          state: str) -> None:
+        """This process reads a region, another restarts it (its failed tiles cleared), then this one buffers
+        a tile its copy showed."""
+        for who, step in ((worker, ("look", region_id)), (other, ("elsewhere", ("start_region", region_id))),
+                          (worker, ("buffered_add", region_id, index, state))):
+            self.take(who, step, None, None)
 
     def teardown(self) -> None:
         """The program ends as a process does at a normal exit: the tiles it buffered are written, and the
@@ -482,18 +563,21 @@ class Workers(RuleBasedStateMachine):
         assert self.matches(self.model), "a crash lost a written tile or wrote a buffered one"
 
     def take(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
-             other: Optional[Tuple[int, Tuple[Any, ...]]]) -> None:
+             other: Optional[Other]) -> None:
         interleaved: List[Optional[type]] = []
+        window: Tuple[Tuple[Any, ...], ...] = ()
+        between = None
         if fault in ("lost-response", "lost-timeout") and other is not None and other[0] != worker:
-            other_worker, other_step = other
+            other_worker, window = other
 
             def between() -> None:
-                interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
-        else:
-            other_step, between = None, None
+                for other_step in window:
+                    interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
+        new_region = step[0] == "start_region" and step[1] not in self.model.regions
         if fault is not None:
             self.workers[worker].fault.arm(fault, between)
         raised = self.workers[worker].run(self.image_id, step)
+        hit = self.workers[worker].fault.hit
         self.workers[worker].fault.disarm()
         if step[0] == "buffered_add" and self.workers[worker].wrote_at_once:  # not buffered: written at once
             step = ("add_tiles", step[1], ((step[2], step[3]),))
@@ -503,12 +587,15 @@ class Workers(RuleBasedStateMachine):
         # answer was lost may add again, after the other step, tiles that step cleared (a restart
         # clears the failed ones), never lose one. So may the write of the buffered tiles a step flushes
         # (-1: those tiles recorded again).
-        orders = [[0, 1], [1, 0]] if interleaved else [[0]]
+        rest = list(range(1, len(interleaved) + 1))
+        orders = [[0, *rest], [*rest, 0]] if interleaved else [[0]]
+        if interleaved and new_region and hit == "UpdateItem":
+            orders = [[0, *rest]]  # (a new region's start sends nothing before its write: it landed first)
         if interleaved and step[0] == "add_tiles":
-            orders.append([0, 1, 0])
+            orders.append([0, *rest, 0])
         if interleaved and any(region.pending for region in self.model.regions.values()):
-            orders.append([0, 1, -1])
-        taken = [step, other_step]
+            orders.append([0, *rest, -1])
+        taken = [step, *window[:len(interleaved)]]
         raised_by = [raised, *interleaved]
         for order in orders:
             model = copy.deepcopy(self.model)
@@ -579,7 +666,8 @@ class Workers(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def workers(dynamodb_local):
+def workers(dynamodb_local, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint)  # (SPELLINGS)
     suffix = uuid.uuid4().hex[:8]
     job_name, region_name = f"jobs-model-{suffix}", f"regions-model-{suffix}"
     reader = (JobTable(job_name, host=dynamodb_local.endpoint),

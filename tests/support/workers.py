@@ -120,6 +120,16 @@ def count_regions(names: Names, image_id: str, count: int, error_every: int,
     return errors
 
 
+def buffer_tiles_and_return(names: Names, image_id: str, region_id: str, count: int) -> None:
+    """A ``multiprocessing`` worker (its own table objects, buffering): ``count`` tiles buffered for a
+    started region, then it returns, ending its process normally (``os._exit``: no ``atexit``)."""
+    host, _, region_name = names
+    region_table = RegionRequestTable(region_name, host=host, tile_flush_seconds=3600)
+    region_table.get_region_request(region_id, image_id)
+    for tile in region_tiles(0, count):
+        region_table.add_tile(image_id, region_id, tile, TileState.SUCCEEDED)
+
+
 class ThreadBarrier(threading.Barrier):
     """A barrier that gives up (instead of hanging a test) after a minute."""
 

@@ -1,5 +1,7 @@
 """The contract's "Across both tables" section: complete_region, on moto and DynamoDB Local."""
 
+import contextlib
+
 import pytest
 from freezegun import freeze_time
 
@@ -138,3 +140,17 @@ def test_bad_status_writes_nothing(complete, job_table, region_table, job, statu
 def test_tables_must_be_tables(complete, job_table, region_table):
     with pytest.raises(InvalidRequestError):
         complete(region_table, job_table, RegionRequestItem(image_id="i", region_id="r"), "SUCCESS")
+
+
+def test_a_region_whose_error_the_job_never_counted_never_drives_a_counter_below_zero(
+        complete, job_table, region_table, job):
+    """A worker finished the region with the seed's region call only, then died before the job call: the
+    job counts nothing for it. Restarted and completed ``SUCCESS``, the completion may not take back an
+    error the job never counted."""
+    region = start(region_table)
+    region_table.complete_region_request(region, RequestStatus.FAILED)  # (the job call never made)
+    restarted = region_table.start_region_request(region_table.get_region_request("r-1", "img-1"))
+    with contextlib.suppress(CompleteRegionException):  # (refused: the earlier outcome is not counted)
+        complete(job_table, region_table, restarted, RequestStatus.SUCCESS)
+    success, error = counts(job_table)
+    assert error >= 0 and success >= 0 and success + error <= 1, (success, error)

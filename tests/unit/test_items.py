@@ -21,9 +21,12 @@ from pynamodb_tables import (
     RegionRequestItem,
     RegionRequestTable,
     RequestStatus,
+    TileRecorder,
     TileState,
     errors,
+    subscribe,
 )
+from pynamodb_tables.repair import fail_stale
 
 JOB_ATTRIBUTES = {
     "image_id": UnicodeAttribute, "job_id": UnicodeAttribute, "image_url": UnicodeAttribute,
@@ -183,6 +186,21 @@ class TestTableBinding:
             with pytest.raises(ConfigurationError, match=fragment) as raised:
                 table_class("jobs-bad", **keywords)
             assert isinstance(raised.value, PynamoDBTablesError) and isinstance(raised.value, ValueError)
+
+    @pytest.mark.parametrize("call", [
+        lambda: RegionRequestTable("regions-bad", tile_flush_seconds=10**400),
+        lambda: TileRecorder(RegionRequestTable("regions-bad"), "img", "r", flush_interval=10**400),
+        lambda: fail_stale(JobTable("jobs-bad"), RegionRequestTable("regions-bad"), ["img"], 10**400),
+        lambda: RegionRequestTable("regions-bad").record_tiles("img", "r", [[[0, 0], [16, 16]]]),
+        lambda: subscribe(5),
+    ], ids=["tile_flush_seconds", "flush_interval", "older_than_s", "record_tiles list", "subscribe"])
+    def test_bad_input_is_the_packages_error_naming_it_before_any_request(self, call):
+        """(No table exists and nothing is mocked: a request would fail otherwise.)"""
+        with pytest.raises(PynamoDBTablesError) as raised:
+            call()
+        assert any(name in str(raised.value) for name in (
+            "tile_flush_seconds", "flush_interval", "older_than_s", "tiles by state", "listener"))
+        assert "characters)" in str(raised.value) or "10**400" not in str(raised.value)
 
     @pytest.mark.parametrize("days", ["zero", "0", "-1", "nan", "inf", "-inf", "1e308", "1e10", "36501"])
     def test_bad_ttl_days(self, monkeypatch, days):
