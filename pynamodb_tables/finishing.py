@@ -39,8 +39,9 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
 
     ``region``: the region as the table last returned it, normalised (a running copy saves the
     read; the transaction holds only while it is still what is stored). Returns the region and
-    the job as stored afterwards. Without a job, a region that already has an outcome is
-    :class:`RegionAlreadyCompleteError`; with one, it is not counted again and tiles it lacks
+    the job as stored afterwards. Without a job, a region that already has ``outcome`` is returned
+    as stored (a replay), one with another outcome is :class:`RegionAlreadyCompleteError`; with one,
+    it is not counted again and tiles it lacks
     are still recorded (a late tile is recorded in any state).
 
     A region another worker keeps writing to (a duplicate delivery adding tiles) refuses an
@@ -67,6 +68,10 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
             stored = store.existing(key)
         while True:
             if is_outcome(stored.region_status):
+                if jobs is None and stored.region_status == outcome.value:
+                    logger.debug("%s: already %s, a replay", key, stored.region_status)
+                    region_table._saw(stored)
+                    return stored, None
                 if jobs is None:
                     raise RegionAlreadyCompleteError(f"region already complete ({stored.region_status})", key=key,
                                                      item=stored)

@@ -14,7 +14,6 @@ from .errors import (
     GetRegionRequestItemException,
     InvalidRegionRequestException,
     InvalidTileError,
-    RegionAlreadyCompleteError,
     StartRegionException,
     UpdateRegionException,
     failing_as,
@@ -30,14 +29,18 @@ from .region_states import (
     LIFECYCLE_ATTRIBUTES,
     ONLY_STATE_CHANGES_WRITE,
     TILE_ATTRIBUTES,
+    has_status,
     is_outcome,
     is_running,
     is_this_new_start,
     region_exists,
+    region_total,
     same_decision,
     start,
     start_time_after,
     terminal_status,
+    total_kept,
+    totals_as_in,
 )
 from .room import has_room_for, require_room, sizes_as_in, values_size
 from .status import RequestStatus, TileState
@@ -106,7 +109,8 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         an outcome or any tile (a retry or redrive) is restarted: retry count up by one, status
         ``STARTED``, succeeded tiles and count kept, failed tiles cleared. A region only queued
         and then picked up (no outcome, no tile) starts again without counting a retry. A
-        ``SUCCESS`` region is left as it is: :class:`RegionAlreadyCompleteError` with ``.item``.
+        ``SUCCESS`` region (a finished region delivered again) is returned as it is, nothing
+        written: the delivery replays to the same result.
         """
         given = validation.region_values(region_request_item)
         key = self._store.key(given["image_id"], given["region_id"])
@@ -129,8 +133,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         def step(seen: Seen[RegionRequestItem]) -> RegionRequestItem:
             stored = seen.item
             if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
-                raise RegionAlreadyCompleteError("region already succeeded", key=key,
-                                                 item=with_values(stored, {})) from seen.cause
+                return stored if seen.known else self._store.existing(key)  # (a replay: as stored)
             now = start_time_after(stored, clock.now_ms())
             exact = seen.moved_on < EXACT_ATTEMPTS  # (refusals by writes to the same attempt: see finishing)
             sets, condition = start(stored, values, now, exact=exact)
@@ -161,7 +164,8 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         """Record the region's outcome: status, ``end_time``, ``last_updated_time``, duration, and the
         item's own attributes (``message``...) where the region has room for them.
 
-        Only a running region can complete; a second completion changes nothing and raises
+        Only a running region can complete. A region that already has this outcome is returned as
+        stored, nothing written (a replay); one with another outcome raises
         :class:`RegionAlreadyCompleteError`. Tile lists and counts are never written.
         """
         given = validation.region_values(region_request_item)
@@ -180,38 +184,54 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         Tile lists and counts, ``region_retry_count`` and the times only state changes set
         (``start_time``, ``end_time``, ``expire_time``) are never written from the item.
         ``region_status`` may only be set to a running status, and only while the stored region
-        is running: a stale copy cannot reopen a finished region.
+        is running: a stale copy cannot reopen a finished region. An outcome equal to the stored
+        one (a finished region delivered again) is left as it is; another is refused.
+        ``total_tiles`` is the region's: never stored below the stored total or the tiles it has
+        recorded (a redelivery counting only the tiles it processed keeps the region's total).
+        The caller's item is left as stored.
         """
         given = validation.region_values(region_request_item)
         key = self._store.key(given["image_id"], given["region_id"])
         values = settable(given, exclude=(*self._key_names, *TILE_ATTRIBUTES, *ONLY_STATE_CHANGES_WRITE))
         values["last_updated_time"] = clock.now_ms()
         condition = region_exists()
-        if "region_status" in values:  # (already a valid status's name)
-            if is_outcome(values["region_status"]):
-                raise InvalidRegionRequestException(
-                    f"region_status {values['region_status']} is an outcome: use complete_region_request", key=key)
+        outcome = values.pop("region_status") if is_outcome(values.get("region_status")) else None
+        if outcome is not None:
+            condition &= has_status(outcome)
+        elif "region_status" in values:  # (already a valid status's name)
             condition &= is_running()
+        total = values.get("total_tiles")
         self._before(key)
         room = has_room_for(RegionRequestItem, values_size(RegionRequestItem, values), rewritten=values)
-        actions = set_actions(RegionRequestItem, values)
 
         def step(seen: Seen[RegionRequestItem]) -> RegionRequestItem:
+            sets = dict(values)
             if not seen.known:
                 if room is not None:  # with room for the values whatever the item holds, or ...
-                    return self._store.update(key, actions, condition & room)
+                    guard = condition & room
+                    if total is not None:
+                        guard &= total_kept(total, given.get("succeeded_tile_count"), given.get("failed_tile_count"))
+                    return self._store.update(key, set_actions(RegionRequestItem, sets), guard)
                 seen = seen.read(self._store.read(key))  # (too much for a proof: checked on the item as stored)
             # ... with room checked on the item as stored, whose other attributes must keep their sizes.
             stored = seen.item
             if stored is None:
                 raise self._store.unknown(key) from seen.cause
-            if "region_status" in values and is_outcome(stored.region_status):
+            if outcome is not None and stored.region_status != outcome:
+                raise InvalidRegionRequestException(
+                    f"region_status {outcome} is an outcome the region does not have ({stored.region_status}): "
+                    "use complete_region_request", key=key, item=stored) from seen.cause
+            if "region_status" in sets and is_outcome(stored.region_status):
                 landed = ("an earlier send of this update, whose answer was lost, may have landed before it "
                           "completed" if seen.after_unknown else "status not changed")
                 raise Failed(f"region already complete ({stored.region_status}); {landed}", key=key,
                              item=stored) from seen.cause
-            require_room(with_values(stored, values), key, before=stored)
-            return self._store.update(key, actions, condition & sizes_as_in(stored, rewritten=values))
+            guard = condition & sizes_as_in(stored, rewritten=sets)
+            if total is not None:
+                sets["total_tiles"] = region_total(stored, total)
+                guard &= totals_as_in(stored)
+            require_room(with_values(stored, sets), key, before=stored)
+            return self._store.update(key, set_actions(RegionRequestItem, sets), guard)
 
         updated = settle(step, gave_up="region not updated", key=key)
         self._saw(updated)

@@ -23,7 +23,7 @@ Every transition is one conditional write that holds only in the state it starts
 Both are sent as transactions with a client request token, so that a resend of one that landed
 (its answer lost) is not applied again, whatever another worker did in between.
 
-A start of a ``SUCCESS`` region is refused. ``end_time`` survives a restart: it marks a
+A start of a ``SUCCESS`` region changes nothing (a replay). ``end_time`` survives a restart: it marks a
 region whose earlier outcome was counted (see ``complete_region``).
 """
 
@@ -195,6 +195,42 @@ def completion(stored: RegionRequestItem, region_status: RequestStatus, values: 
         sets["processing_duration"] = clock.duration_s(int(stored.start_time), now)
     condition = is_running() & (unchanged(stored, values) if exact else same_attempt(stored))
     return sets, cast(Condition, condition)
+
+
+# -- an update's total and status ------------------------------------------------------------------
+
+def has_status(status: str) -> Condition:
+    """The stored region's status is ``status`` (an update carrying the region's outcome unchanged: a
+    finished region delivered again writes its other attributes, never its status)."""
+    return RegionRequestItem.region_status == status
+
+
+def total_kept(total: int, succeeded: Optional[int], failed: Optional[int]) -> Condition:
+    """An update's ``total_tiles`` ``total`` may be written as it is, decided without a read: the stored
+    total is not larger and the tiles recorded are not more (each count at most the caller's own
+    count of it, ``succeeded`` / ``failed``, which add up to at most ``total``; unknown: ``total`` and
+    0). Otherwise the total is decided on the item as stored (:func:`region_total`)."""
+    item = RegionRequestItem
+    if succeeded is None or failed is None or succeeded + failed > total:
+        succeeded, failed = total, 0
+    return cast(Condition, (absent(item.total_tiles) | (item.total_tiles <= total))
+                & (absent(item.succeeded_tile_count) | (item.succeeded_tile_count <= succeeded))
+                & (absent(item.failed_tile_count) | (item.failed_tile_count <= failed)))
+
+
+def region_total(stored: RegionRequestItem, total: int) -> int:
+    """The region's ``total_tiles`` after an update giving ``total``: never below the stored total or the
+    tiles recorded (a redelivery counting only the tiles it processed this time keeps the region's)."""
+    recorded = int(stored.succeeded_tile_count or 0) + int(stored.failed_tile_count or 0)
+    return max(total, int(stored.total_tiles or 0), recorded)
+
+
+def totals_as_in(stored: RegionRequestItem) -> Condition:
+    """The stored total and tile counts are still those :func:`region_total` was decided on."""
+    item = RegionRequestItem
+    return cast(Condition, still(item.total_tiles, stored.total_tiles)
+                & still(item.succeeded_tile_count, stored.succeeded_tile_count)
+                & still(item.failed_tile_count, stored.failed_tile_count))
 
 
 def terminal_status(region_status: Any) -> RequestStatus:

@@ -368,5 +368,5 @@ def test_copy_is_untouched_by_a_refusal(tables):
     region.start_time = Decimal(region.start_time)
     before = copy.deepcopy(region.attribute_values)
     with pytest.raises(PynamoDBTablesError):
-        region_table.start_region_request(region)
+        region_table.complete_region_request(region, RequestStatus.FAILED)  # refused: another outcome
     assert region.attribute_values == before

@@ -147,7 +147,7 @@ class Model:
             self.regions[region_id] = RegionModel()
             return None
         if region.status == "SUCCESS":
-            return RegionAlreadyCompleteError
+            return None  # a finished region delivered again: returned as it is
         if region.status in ("PARTIAL", "FAILED") or region.succeeded or region.failed:
             region.retries += 1
             region.failed = set()

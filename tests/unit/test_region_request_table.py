@@ -118,17 +118,18 @@ class TestStartRegionRequest:
         assert region_table.start_region_request(region()).region_retry_count == 1
         assert region_table.start_region_request(region()).region_retry_count == 1  # redelivered before any work
 
-    def test_success_region_is_never_restarted(self, backend, region_table):
+    def test_success_region_delivered_again_replays(self, backend, region_table):
         item = region_table.start_region_request(region())
         region_table.add_tile("img-1", "r-1", TILE_A, TileState.SUCCEEDED)
         region_table.complete_region_request(item, RequestStatus.SUCCESS)
         before = stored(backend, region_table)
-        with pytest.raises(RegionAlreadyCompleteError) as raised:
-            region_table.start_region_request(region())
-        assert isinstance(raised.value, StartRegionException)
-        assert raised.value.item.region_status == RequestStatus.SUCCESS
-        assert raised.value.item.succeeded_tiles == [TILE_A]
-        assert raised.value.__cause__ is not None
+        again = region()
+        replayed = region_table.start_region_request(again)
+        assert replayed.region_status == again.region_status == RequestStatus.SUCCESS  # the caller's item too
+        assert replayed.succeeded_tiles == [TILE_A] and replayed.region_retry_count == 0
+        assert region_table.complete_region_request(again, RequestStatus.SUCCESS).region_status == "SUCCESS"
+        with pytest.raises(RegionAlreadyCompleteError):
+            region_table.complete_region_request(again, RequestStatus.FAILED)  # another outcome: refused
         assert stored(backend, region_table) == before
 
 
@@ -149,12 +150,13 @@ class TestCompleteRegionRequest:
     def test_second_completion_changes_nothing(self, backend, region_table):
         with freeze_time(T0) as clock:
             item = region_table.start_region_request(region())
-            region_table.complete_region_request(item, RequestStatus.SUCCESS)
+            before_end = region_table.complete_region_request(item, RequestStatus.SUCCESS).end_time
             before = stored(backend, region_table)
             clock.tick(timedelta(seconds=9))
             with pytest.raises(RegionAlreadyCompleteError) as raised:
                 region_table.complete_region_request(item, RequestStatus.FAILED)
-        assert isinstance(raised.value, CompleteRegionException)
+            assert region_table.complete_region_request(item, RequestStatus.SUCCESS).end_time == before_end
+        assert isinstance(raised.value, CompleteRegionException) and isinstance(raised.value, StartRegionException)
         assert raised.value.item.region_status == RequestStatus.SUCCESS
         assert stored(backend, region_table) == before
 
@@ -226,6 +228,43 @@ class TestUpdateRegionRequest:
         with pytest.raises(UpdateRegionException, match="unknown region"):
             region_table.update_region_request(region(message="x"))
         assert stored(backend, region_table) is None
+
+
+class TestTotalTiles:
+    """``total_tiles`` is the region's: a redelivery that counts only the tiles it processed keeps it."""
+
+    def recorded(self, region_table, succeeded=3, failed=1):
+        item = region_table.start_region_request(region(total_tiles=succeeded + failed))
+        tiles = [[[16 * n, 0], [16, 16]] for n in range(succeeded + failed)]
+        region_table.add_tiles("img-1", "r-1", tiles[:succeeded], TileState.SUCCEEDED)
+        region_table.add_tiles("img-1", "r-1", tiles[succeeded:], TileState.FAILED)
+        return item
+
+    @pytest.mark.parametrize(("given", "kept"), [(0, 4), (1, 4), (4, 4), (6, 6)])
+    def test_never_below_the_region_total_or_its_recorded_tiles(self, backend, region_table, given, kept):
+        item = self.recorded(region_table)
+        item.total_tiles, item.succeeded_tile_count, item.failed_tile_count = given, given, 0  # (the runner's)
+        returned = region_table.update_region_request(item)
+        assert returned.total_tiles == item.total_tiles == int(stored(backend, region_table)["total_tiles"]["N"]) == kept
+        assert (item.succeeded_tile_count, item.failed_tile_count) == (3, 1)  # the caller's item: as stored
+
+    def test_above_the_recorded_tiles_without_a_stored_total(self, backend, region_table):
+        region_table.start_region_request(region(total_tiles=None))
+        region_table.add_tile("img-1", "r-1", TILE_A, TileState.SUCCEEDED)
+        assert region_table.update_region_request(region(total_tiles=0)).total_tiles == 1
+        assert region_table.update_region_request(region(total_tiles=9)).total_tiles == 9
+
+    def test_a_finished_regions_outcome_on_the_item_is_kept_another_refused(self, backend, region_table):
+        item = self.recorded(region_table)
+        region_table.complete_region_request(item, RequestStatus.PARTIAL)
+        item.total_tiles, item.message = 0, "delivered again"
+        assert region_table.update_region_request(item).region_status == "PARTIAL"
+        assert stored(backend, region_table)["message"] == {"S": "delivered again"}
+        item.region_status = RequestStatus.SUCCESS
+        before = stored(backend, region_table)
+        with pytest.raises(InvalidRegionRequestException, match="an outcome the region does not have"):
+            region_table.update_region_request(item)
+        assert stored(backend, region_table) == before
 
 
 class TestGetRegionRequest:
