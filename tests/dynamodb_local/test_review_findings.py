@@ -216,16 +216,18 @@ def test_a_multiprocessing_worker_ending_normally_writes_its_buffered_tiles(name
 @pytest.mark.parametrize("seconds", [0.0, LONG])
 def test_memory_kept_per_region_is_bounded(names, seconds):
     jobs, regions = tables(names, seconds)
+    image_id = f"img-{uuid.uuid4().hex[:8]}"  # (its items told from any other test's)
     count = tile_buffer.KEPT_IDLE + 16 if seconds else 30
-    jobs.start_image_request(JobItem("img", "job", region_count=count))
+    jobs.start_image_request(JobItem(image_id, "job", region_count=count))
     for n in range(count):
-        region = regions.start_region_request(RegionRequestItem(f"r{n}", "img", "job"))
+        region = regions.start_region_request(RegionRequestItem(f"r{n}", image_id, "job"))
         for tile in grid(20):
-            regions.add_tile("img", region.region_id, tile, TileState.SUCCEEDED)
+            regions.add_tile(image_id, region.region_id, tile, TileState.SUCCEEDED)
         complete_region(jobs, regions, region, RequestStatus.SUCCESS)
     del region
     gc.collect()
-    live = sum(1 for each in gc.get_objects() if isinstance(each, RegionRequestItem))
+    live = sum(1 for each in gc.get_objects()
+               if isinstance(each, RegionRequestItem) and each.attribute_values.get("image_id") == image_id)
     assert live <= (tile_buffer.KEPT_IDLE if seconds else 0), f"{live} region items kept after {count} regions"
     assert len(regions._buffer._regions) <= (tile_buffer.KEPT_IDLE if seconds else 0)
 

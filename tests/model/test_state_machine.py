@@ -601,6 +601,7 @@ class Workers(RuleBasedStateMachine):
             orders.append([0, *rest, 0])
         if interleaved and any(region.pending for region in self.model.regions.values()):
             orders.append([0, *rest, -1])
+            orders.append([*rest, -1, 0])  # (the step's flush landed before the window, its resend after)
         taken = [step, *window[:len(interleaved)]]
         raised_by = [raised, *interleaved]
         for order in orders:

@@ -245,7 +245,8 @@ class TestTotalTiles:
         item = self.recorded(region_table)
         item.total_tiles, item.succeeded_tile_count, item.failed_tile_count = given, given, 0  # (the runner's)
         returned = region_table.update_region_request(item)
-        assert returned.total_tiles == item.total_tiles == int(stored(backend, region_table)["total_tiles"]["N"]) == kept
+        stored_total = int(stored(backend, region_table)["total_tiles"]["N"])
+        assert returned.total_tiles == item.total_tiles == stored_total == kept
         assert (item.succeeded_tile_count, item.failed_tile_count) == (3, 1)  # the caller's item: as stored
 
     def test_above_the_recorded_tiles_without_a_stored_total(self, backend, region_table):
