@@ -223,33 +223,23 @@ class TileBuffer:
             try:
                 written = table._write_buffered(key, batch, stored)
             except RegionFullError as full:
-                self._drop(region, key, batch, table.table_name, full)
+                self._left(region, batch, None)
+                _report_dropped(key, batch, table.table_name, full)
                 return None
-            with self._lock:
-                region.left(batch)
-                region.saw(_own_copy(written))
-                if not region.pending:  # (the table object that buffered them is not kept for nothing)
-                    region.deadline, region.table = math.inf, None
-                holding = any(each.pending for each in self._regions.values())
-            _buffers.hold(self, holding)
+            self._left(region, batch, written)
             return written
 
-    def _drop(self, region: _Region, key: RegionKey, batch: Batch, table_name: str, full: RegionFullError) -> None:
-        """Tiles that can never be written (the region's item has no room for them) leave the buffer,
-        reported once (logged, and an event of their own), so that the region's other calls, its
-        completion first, go on; the unbuffered ``add_tiles`` of the same tiles writes nothing either."""
+    def _left(self, region: _Region, batch: Batch, written: Optional[RegionRequestItem]) -> None:
+        """The tiles of ``batch`` leave the buffer, written (``written``: the region as stored after) or
+        dropped; the table object that buffered them and the buffer itself are not kept for nothing."""
         with self._lock:
             region.left(batch)
+            if written is not None:
+                region.saw(_own_copy(written))
             if not region.pending:
                 region.deadline, region.table = math.inf, None
             holding = any(each.pending for each in self._regions.values())
         _buffers.hold(self, holding)
-        dropped = sum(len(tiles) for tiles in batch.values())
-        logger.warning("%d buffered tiles of region %s were not recorded: the region's item has no room for "
-                       "them (%s)", dropped, dict(zip(("image_id", "region_id"), key)), full.message)
-        announce("flush", table_name, dict(zip(("image_id", "region_id"), key)),
-                 RegionFullError(f"{dropped} buffered tiles not recorded: {full.message}", key=full.key,
-                                 table=table_name))
 
     def flush_image(self, table: "RegionRequestTable", image_id: str) -> None:
         """Write the buffered tiles of every region of ``image_id``."""
@@ -384,6 +374,18 @@ _flusher = _Flusher()
 def buffer_of(table_name: str, host: Optional[str], region: Optional[str]) -> TileBuffer:
     """The buffer of a table in this process (shared by every table object of it)."""
     return _buffers.of((table_name, host, region))
+
+
+def _report_dropped(key: RegionKey, batch: Batch, table_name: str, full: RegionFullError) -> None:
+    """Tiles that can never be written (the region's item has no room for them) are reported once (logged,
+    and an event of their own), so that the region's other calls, its completion first, go on; the
+    unbuffered ``add_tiles`` of the same tiles writes nothing either."""
+    dropped = sum(len(tiles) for tiles in batch.values())
+    region_key = dict(zip(("image_id", "region_id"), key))
+    logger.warning("%d buffered tiles of region %s were not recorded: the region's item has no room for them (%s)",
+                   dropped, region_key, full.message)
+    announce("flush", table_name, region_key, RegionFullError(
+        f"{dropped} buffered tiles not recorded: {full.message}", key=full.key, table=table_name))
 
 
 def _flush_at_exit() -> None:
