@@ -8,7 +8,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from decimal import Decimal
 
 import botocore.session
@@ -36,16 +35,8 @@ LONG = 3600.0  # an interval no test waits for: only the trigger under test writ
 
 
 @pytest.fixture
-def names(dynamodb_local):
-    suffix = uuid.uuid4().hex[:8]
-    jobs, regions = JobTable(f"jobs-{suffix}", host=dynamodb_local.endpoint), \
-        RegionRequestTable(f"regions-{suffix}", host=dynamodb_local.endpoint)
-    for table in (jobs, regions):
-        table.model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    yield jobs.table_name, regions.table_name, dynamodb_local.endpoint
-    tile_buffer._forget_all()
-    for table in (jobs, regions):
-        table.model.delete_table()
+def names(buffering_names):
+    return buffering_names  # (tests/dynamodb_local/conftest.py)
 
 
 def tables(names, seconds=LONG, **settings):

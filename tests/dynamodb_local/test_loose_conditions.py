@@ -5,14 +5,13 @@ condition still holds only in the state the decision was made on: a later attemp
 since, refuses it. Another writer acts right before each transaction is sent (a botocore hook)."""
 
 import time
-from typing import Any, Callable, List
 
 import botocore.session
 import pytest
 
 from pynamodb_tables import RegionRequestItem, RequestStatus
 from pynamodb_tables.region_states import EXACT_ATTEMPTS
-from tests.support.faults import operation_of
+from tests.support.faults import BeforeEachTransaction
 
 pytestmark = pytest.mark.dynamodb_local
 
@@ -23,28 +22,6 @@ KEY = {"image_id": {"S": "img"}, "region_id": {"S": "r"}}
 def client(dynamodb_local):
     """Another writer, around the package."""
     return botocore.session.get_session().create_client("dynamodb", endpoint_url=dynamodb_local.endpoint)
-
-
-class BeforeEachTransaction:
-    """Runs the next of ``actions`` right before each ``TransactWriteItems`` the table sends."""
-
-    def __init__(self, table: Any, actions: List[Callable[[], None]]) -> None:
-        self.actions, self.sent, self.clients = list(actions), 0, table.clients()
-
-    def _before_send(self, request: Any, **_: Any) -> None:
-        if operation_of(request) == "TransactWriteItems":
-            self.sent += 1
-            if self.actions:
-                self.actions.pop(0)()
-
-    def __enter__(self) -> "BeforeEachTransaction":
-        for each in self.clients:
-            each.meta.events.register_first("before-send.dynamodb", self._before_send)
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        for each in self.clients:
-            each.meta.events.unregister("before-send.dynamodb", self._before_send)
 
 
 def append_tile(client, table_name, n):
@@ -71,7 +48,7 @@ def test_a_loose_completion_never_lands_on_a_later_attempt(local_tables, client)
 
     appends = EXACT_ATTEMPTS + 1  # (the first refusal is of the item read, not of a decision: not counted)
     actions = [lambda n=n: append_tile(client, name, n) for n in range(appends)] + [restart]
-    with BeforeEachTransaction(regions, actions) as hook:
+    with BeforeEachTransaction(regions.clients(), actions) as hook:
         done = regions.complete_region_request(copy, RequestStatus.SUCCESS)
     assert not hook.actions and hook.sent == appends + 2  # the loose completion refused, then the new attempt's
     assert done.region_retry_count == 1 and done.succeeded_tile_count == appends + 1
@@ -89,7 +66,7 @@ def test_a_loose_start_of_an_untouched_region_is_refused_by_a_tile_recorded_sinc
                            ExpressionAttributeValues={":m": {"S": f"progress {n}"}})
 
     actions = [lambda n=n: message(n) for n in range(EXACT_ATTEMPTS)] + [lambda: append_tile(client, name, 0)]
-    with BeforeEachTransaction(regions, actions) as hook:
+    with BeforeEachTransaction(regions.clients(), actions) as hook:
         started = regions.start_region_request(copy)
     assert hook.sent == EXACT_ATTEMPTS + 2
     assert (started.region_retry_count, started.succeeded_tile_count) == (1, 1), \

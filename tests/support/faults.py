@@ -20,6 +20,9 @@ answer; botocore then retries it, as it would against DynamoDB.
 
 ``between``, if given, runs after a lost request was applied and before its caller hears of it
 (another worker acting in that window).
+
+``CallCounter`` counts the calls; ``BeforeEachTransaction`` lets another writer act right before each
+transaction is sent.
 """
 
 import contextlib
@@ -163,21 +166,53 @@ class ArmedFault:
         return answer_with_fault(request, kind, between) if kind is not None else None
 
 
-class CallCounter:
-    """Counts the DynamoDB API calls the package's clients make (botocore ``before-call``)."""
+class _OnClients:
+    """A botocore event handler (``_handle``) on some clients while in a ``with`` block."""
+
+    event = ""
+    first = False  # (registered before botocore's own handlers)
 
     def __init__(self, clients: Iterable[Any]) -> None:
-        self.calls: Counter = Counter()
         self._clients = list(clients)
 
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
+    def _handle(self, **kwargs: Any) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> "CallCounter":
+    def __enter__(self) -> Any:
         for client in self._clients:
-            client.meta.events.register("before-call.dynamodb", self._count)
+            register = client.meta.events.register_first if self.first else client.meta.events.register
+            register(self.event, self._handle)
         return self
 
     def __exit__(self, *_: Any) -> None:
         for client in self._clients:
-            client.meta.events.unregister("before-call.dynamodb", self._count)
+            client.meta.events.unregister(self.event, self._handle)
+
+
+class CallCounter(_OnClients):
+    """Counts the DynamoDB API calls the package's clients make (botocore ``before-call``)."""
+
+    event = "before-call.dynamodb"
+
+    def __init__(self, clients: Iterable[Any]) -> None:
+        super().__init__(clients)
+        self.calls: Counter = Counter()
+
+    def _handle(self, model: Any = None, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+
+class BeforeEachTransaction(_OnClients):
+    """Runs the next of ``actions`` (another writer's) right before each ``TransactWriteItems`` the clients send."""
+
+    event, first = "before-send.dynamodb", True
+
+    def __init__(self, clients: Iterable[Any], actions: Iterable[Callable[[], None]]) -> None:
+        super().__init__(clients)
+        self.actions, self.sent = list(actions), 0
+
+    def _handle(self, request: Any = None, **_: Any) -> None:
+        if operation_of(request) == "TransactWriteItems":
+            self.sent += 1
+            if self.actions:
+                self.actions.pop(0)()
