@@ -6,9 +6,7 @@ Used by ``RegionRequestTable.complete_region_request`` (no job), ``complete_regi
 """
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
-
-from pynamodb.expressions.update import Action
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from . import clock, tile_writes
 from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
@@ -16,7 +14,18 @@ from .failures import Failed, TransactionRefused
 from .items import set_actions, with_values
 from .models import JobItem, RegionRequestItem
 from .optimistic import Seen, settle
-from .region_states import EXACT_ATTEMPTS, completion, is_outcome, is_running_status, job_can_count, same_decision
+from .region_states import (
+    ERROR_COUNT,
+    EXACT_ATTEMPTS,
+    completion,
+    count_actions,
+    count_of,
+    is_outcome,
+    is_running_status,
+    job_can_count,
+    job_counted,
+    same_decision,
+)
 from .room import room_problem, tile_bytes
 from .status import RequestStatus
 from .store import Store, store_of
@@ -59,8 +68,11 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
     batch: Batch = {state: list(each) for state, each in (tiles or {}).items() if each}
     own = dict(values or {})
 
+    counted: Optional[str] = None  # what the job counts the region in, as last known
+    known_count = False  # ... from the job as stored (else guessed from the region)
+
     def step(seen: Seen[RegionRequestItem]) -> Tuple[RegionRequestItem, Optional[JobItem]]:
-        nonlocal own
+        nonlocal own, counted, known_count
         stored = seen.item
         if stored is None:
             if seen.known:
@@ -96,16 +108,31 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
             own = {}
         sets, condition = completion(stored, outcome, own if exact else {}, clock.now_ms(), exact=exact)
         writes = [Write(store, key, [*set_actions(RegionRequestItem, sets), *append_actions(new, stored)], condition)]
-        if jobs is not None and job_key is not None:
-            writes.append(counting(jobs, job_key, outcome, counted_before=stored.end_time is not None))
-        try:
-            transact(writes, settings_from=store)
-        except TransactionRefused as refused:
-            if jobs is not None and job_key is not None and refused.refused[1] and \
-                    (refused.stored_items[1] is None or not refused.refused[0]):
-                raise job_refusal(jobs, job_key, refused.stored_items[1]) from refused.__cause__
-            logger.debug("%s: refused (the region changed), after %d refusals", key, seen.refusals)
-            raise
+        for _ in range(EXACT_ATTEMPTS):
+            if jobs is not None and job_key is not None:
+                if not known_count:  # (a region restarted after an outcome was counted by it, most likely)
+                    counted = ERROR_COUNT if stored.end_time is not None else None
+                writes[1:] = [counting(jobs, job_key, key["region_id"], counted, outcome)]
+            try:
+                transact(writes, settings_from=store)
+                break
+            except TransactionRefused as refused:
+                if jobs is None or job_key is None or not refused.refused[1]:
+                    logger.debug("%s: refused (the region changed), after %d refusals", key, seen.refusals)
+                    raise
+                stored_job = refused.stored_items[1]
+                if stored_job is None:
+                    raise CompleteRegionException(jobs.missing, table=jobs.table_name,
+                                                  key=job_key) from refused.__cause__
+                if refused.refused[0]:  # (both changed: decided again on the region as stored)
+                    known_count, counted = True, job_counted(stored_job, key["region_id"])
+                    raise
+                was = job_counted(stored_job, key["region_id"])
+                if known_count and was == counted:  # (the record holds, a counter does not: see job_can_count)
+                    raise job_refusal(jobs, job_key, stored_job) from refused.__cause__
+                known_count, counted = True, was  # decided again on the job's record as stored
+        else:
+            raise Failed("region not completed: the job's record of it kept changing", key=key)
         logger.debug("%s: %s recorded", key, outcome.value)
         finished = with_tiles(stored, sets, new) if exact else store.existing(key)
         region_table._saw(finished)
@@ -138,31 +165,25 @@ def with_tiles(region: RegionRequestItem, values: Mapping[str, object], batch: B
     return result
 
 
-def counting(jobs: Store[JobItem], job_key: Dict[str, str], outcome: RequestStatus, *, counted_before: bool) -> Write:
-    """The job's write in a completion: its counter moved by the region's outcome.
+def counting(jobs: Store[JobItem], job_key: Dict[str, str], region_id: str, was: Optional[str],
+             outcome: RequestStatus) -> Write:
+    """The job's write in a completion: the region counted by ``outcome`` where the job's record of it
+    holds ``was`` (``None``: not counted; else the count its earlier outcome is in, given back).
 
-    ``SUCCESS`` counts in ``region_success``, ``PARTIAL`` and ``FAILED`` in ``region_error``. A
-    region whose earlier outcome was counted (it can only have been an error: a ``SUCCESS`` region
-    is never restarted) gives that count back first; the job must then hold it. When the counts stay
-    as they are (an error after an error), the job still gets an update, adding 0: a write without
-    actions would be a ``ConditionCheck``, which needs ``dynamodb:ConditionCheckItem``, an IAM
-    action the model runner's worker role does not have (an update costs the same).
+    ``SUCCESS`` counts in ``region_success``, ``PARTIAL`` and ``FAILED`` in ``region_error``
+    (``region_states.count_actions``). When the count stays as it is (an error after an error), the job
+    still gets an update, adding 0.
     """
-    success = 1 if outcome is RequestStatus.SUCCESS else 0
-    error = (1 - success) - (1 if counted_before else 0)
-    actions: List[Action] = []
-    if success:
-        actions.append(JobItem.region_success.add(success))
-    if error or not success:
-        actions.append(JobItem.region_error.add(error))
-    return Write(jobs, job_key, actions, job_can_count(counted_before and bool(success)))
+    return Write(jobs, job_key, count_actions(region_id, was, count_of(outcome)), job_can_count(region_id, was))
 
 
 def job_refusal(jobs: Store[JobItem], job_key: Dict[str, str],
                 stored_job: Optional[JobItem]) -> CompleteRegionException:
-    """The error for a completion whose job write was refused: no job, or no earlier count to move."""
+    """The error for a completion whose job write was refused: no job, or a record of the region whose
+    counter does not hold it (a counter set by hand below its record: ``reconcile`` repairs it)."""
     if stored_job is None:
         return CompleteRegionException(jobs.missing, table=jobs.table_name, key=job_key)
     return CompleteRegionException(
-        "the region's earlier outcome is not counted in the job (was it counted with the seed's "
-        "complete_region_request calls?); not counted", table=jobs.table_name, key=job_key, item=stored_job)
+        "the job records the region's earlier outcome, but its counter does not hold it (set since by "
+        "another writer? `pynamodb-tables reconcile` recounts it); not counted", table=jobs.table_name,
+        key=job_key, item=stored_job)

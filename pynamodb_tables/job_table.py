@@ -21,9 +21,20 @@ from .failures import ConditionNotMet, Failed
 from .items import copy_stored, set_actions, settable, with_values
 from .models import JobItem
 from .optimistic import Seen, settle
-from .region_states import job_can_end, job_exists, job_is_new, job_is_running
+from .region_states import (
+    ERROR_COUNT,
+    SUCCESS_COUNT,
+    count_actions,
+    job_can_count,
+    job_can_end,
+    job_counted,
+    job_exists,
+    job_is_new,
+    job_is_running,
+)
 from .room import has_room_for, room_problem, sizes_as_in, values_size
 from .transactions import Write, transact
+from .two_calls import Tie, is_made_for, made_for, tie_for, untie
 
 __all__ = ["JOB_TABLE_ENV", "JobItem", "JobTable"]
 
@@ -31,6 +42,8 @@ JOB_TABLE_ENV = "JOB_TABLE"
 
 
 COUNTERS = ("region_success", "region_error")
+#: The job's record of the regions it counted: written only with the counters.
+COUNTED_IDS = ("region_success_ids", "region_error_ids")
 
 
 class JobTable(BoundTable[JobItem]):
@@ -58,7 +71,7 @@ class JobTable(BoundTable[JobItem]):
         given = validation.job_values(image_request_item)
         key = self._store.key(given["image_id"])
         now = clock.now_ms()
-        values = settable(given, exclude=(*self._key_names, "end_time"))
+        values = settable(given, exclude=(*self._key_names, *COUNTED_IDS, "end_time"))
         values.update(start_time=now, expire_time=clock.expire_time(now), processing_duration=0,
                       region_success=0, region_error=0)
         problem = room_problem(JobItem(**{**key, **values}))
@@ -77,10 +90,19 @@ class JobTable(BoundTable[JobItem]):
 
     @table_operation(CompleteRegionException)
     def complete_region_request(self, image_id: str, error: bool) -> JobItem:
-        """Add one to ``region_error`` (``error=True``) or ``region_success``, atomically, once per call."""
+        """Count a region in the job (``error=True``: in ``region_error``, else ``region_success``).
+
+        Called in a thread whose last ``start_region_request`` was a region of this image and job (the model
+        runner's handlers: ``two_calls.py``), it counts that region, once, by its latest outcome. Otherwise it
+        adds one, atomically, once per call. Returns the job as stored afterwards.
+        """
         key = self._store.key(image_id)
         if not isinstance(error, bool):
             raise InvalidRequestError(f"error must be a bool, got {error!r}", key=key)
+        tie = tie_for(self._store, key["image_id"])
+        counted = self._count_tied(key, tie, ERROR_COUNT if error else SUCCESS_COUNT) if tie is not None else None
+        if counted is not None:
+            return counted
         counter = JobItem.region_error if error else JobItem.region_success
         try:  # a transaction, for its token: a resend after a lost answer does not count again
             transact([Write(self._store, key, [counter.add(1)], job_exists())])
@@ -91,6 +113,34 @@ class JobTable(BoundTable[JobItem]):
         except Failed as failure:
             raise Failed(f"the region was counted, but the job could not be read back: {failure.message}",
                          key=key) from failure.__cause__
+
+    def _count_tied(self, key: Dict[str, str], tie: Tie, count: str) -> Optional[JobItem]:
+        """Count the region of ``tie`` in ``count``, once: one write moving the counter with the job's
+        record of the region, decided again from the job a refusal returns. ``None``: the job is not the
+        one the tie was made for (counted bare)."""
+        region_id = tie.region_id
+
+        def step(seen: Seen[JobItem]) -> Optional[JobItem]:
+            was = None
+            if seen.known:
+                stored = seen.item
+                if stored is None:
+                    raise self._store.unknown(key) from seen.cause
+                if not made_for(tie, stored):
+                    return None
+                was = job_counted(stored, region_id)
+                if was == count:
+                    return stored  # counted so already (a resend that landed, the region delivered again)
+                if was is not None and int(getattr(stored, f"region_{was}") or 0) < 1:
+                    raise Failed(f"the job records region {region_id!r} in region_{was}, but that counter does "
+                                 "not hold it (`pynamodb-tables reconcile` recounts it); not counted", key=key,
+                                 item=stored) from seen.cause
+            return self._store.update(key, count_actions(region_id, was, count),
+                                      job_can_count(region_id, was) & is_made_for(tie))
+
+        counted = settle(step, gave_up="the region not counted", key=key)
+        untie(tie)
+        return counted
 
     @staticmethod
     def is_image_request_complete(image_request_item: JobItem) -> bool:
@@ -157,7 +207,7 @@ class JobTable(BoundTable[JobItem]):
         """Written without a read where a condition proves the values fit and the job is running, else
         decided again from the item the refusal returns: room checked exactly, the duration kept once
         the job has ended."""
-        values = settable(given, exclude=(*self._key_names, *COUNTERS, "end_time", "processing_duration"))
+        values = settable(given, exclude=(*self._key_names, *COUNTERS, *COUNTED_IDS, "end_time", "processing_duration"))
 
         def step(seen: Seen[JobItem]) -> JobItem:
             if not seen.known and given.get("start_time") is None:

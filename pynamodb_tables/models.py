@@ -7,7 +7,7 @@ Times (``start_time``, ``end_time``, ``last_updated_time``) are epoch millisecon
 
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 
 from .attributes import BoxAttribute, ExpireTimeAttribute, IntPairAttribute, TileListAttribute
 from .items import SeedItem, attributes_from
@@ -43,6 +43,12 @@ class JobItem(SeedItem):
     feature_properties = UnicodeAttribute(null=True)
     feature_distillation_option = UnicodeAttribute(null=True)
     roi_wkt = UnicodeAttribute(null=True)
+    #: The regions counted in ``region_success`` / ``region_error``, each by a short digest of its id
+    #: (``region_states.counted_entry``): the job's record of what it counted, so that every way of
+    #: counting a region (``complete_region``, the model runner's two calls, the repairs) counts it once,
+    #: by its latest outcome. Not the seed's; written only with the counters, never from an item.
+    region_success_ids = UnicodeSetAttribute(null=True)
+    region_error_ids = UnicodeSetAttribute(null=True)
 
     @classmethod
     def from_image_request(cls, image_request: Any) -> "JobItem":

@@ -47,6 +47,7 @@ from .status import RequestStatus, TileState
 from .tile_buffer import buffer_of, flush_seconds
 from .tiles import Batch, tiles_to_process
 from .transactions import Write, transact
+from .two_calls import tie_to
 
 __all__ = ["REGION_REQUEST_TABLE_ENV", "RegionRequestItem", "RegionRequestTable", "tiles_to_process"]
 
@@ -121,6 +122,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         self._before(key)
         stored = self._start(key, values, copy)
         self._saw(stored)
+        tie_to(self._store, stored)  # (the model runner's two calls: two_calls.py)
         copy_stored(region_request_item, stored)
         return stored
 

@@ -27,7 +27,9 @@ A start of a ``SUCCESS`` region changes nothing (a replay). ``end_time`` survive
 region whose earlier outcome was counted (see ``complete_region``).
 """
 
+import base64
 import functools
+import hashlib
 import operator
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
@@ -271,10 +273,74 @@ def job_can_end(stored: JobItem) -> Condition:
     return cast(Condition, job_exists() & job_is_running() & job_counts_as(stored))
 
 
-def job_can_count(gives_back_error: bool) -> Condition:
-    """A completion's count: the job exists and, where the completion moves an earlier error outcome
-    of the region to ``SUCCESS`` (``gives_back_error``), holds that error count."""
-    condition = job_exists()
-    if gives_back_error:
-        condition &= JobItem.region_error >= 1
-    return condition
+# -- the job's record of the regions it counted ---------------------------------------------------
+#
+# Every count of a region in its job (``complete_region``, ``TileRecorder.complete``, the repairs, the
+# model runner's two calls) moves the counter and the job's record of the region in one write: the
+# region's entry (:func:`counted_entry`) in ``region_success_ids`` or ``region_error_ids``. The write
+# holds only while the record is as decided on (:func:`job_counted_as`), so a region is counted once, by
+# its latest outcome, whichever way and however often it is counted: a resend of a count that landed,
+# a second delivery, the other of the runner's two calls.
+
+SUCCESS_COUNT, ERROR_COUNT = "success", "error"
+
+
+def count_of(outcome: Any) -> str:
+    """The count an outcome is counted in: ``SUCCESS`` in ``region_success``, ``PARTIAL`` and ``FAILED`` in
+    ``region_error`` (``outcome``: a status or its value)."""
+    value = outcome.value if isinstance(outcome, RequestStatus) else outcome
+    return SUCCESS_COUNT if value == RequestStatus.SUCCESS.value else ERROR_COUNT
+
+
+def counted_entry(region_id: str) -> str:
+    """The region's entry in its job's record: 16 characters of a digest of its id (96 bits: a job
+    records any number of regions in a few bytes each, and two regions of one image never share one)."""
+    digest = hashlib.blake2b(region_id.encode(), digest_size=12).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def _ids(count: str) -> Any:
+    return JobItem.region_success_ids if count == SUCCESS_COUNT else JobItem.region_error_ids
+
+
+def _counter(count: str) -> Any:
+    return JobItem.region_success if count == SUCCESS_COUNT else JobItem.region_error
+
+
+def job_counted(stored: JobItem, region_id: str) -> Optional[str]:
+    """What ``stored`` counts the region in (:data:`SUCCESS_COUNT`, :data:`ERROR_COUNT`), or ``None``."""
+    entry = counted_entry(region_id)
+    for count in (SUCCESS_COUNT, ERROR_COUNT):
+        if entry in (getattr(stored, _ids(count).attr_name) or ()):
+            return count
+    return None
+
+
+def job_counted_as(region_id: str, count: Optional[str]) -> Condition:
+    """The job counts the region in ``count`` (``None``: in neither)."""
+    entry = counted_entry(region_id)
+    if count is None:
+        return cast(Condition, ~_ids(SUCCESS_COUNT).contains(entry) & ~_ids(ERROR_COUNT).contains(entry))
+    return cast(Condition, _ids(count).contains(entry))
+
+
+def count_actions(region_id: str, was: Optional[str], count: str) -> List[Any]:
+    """The actions moving the region's count from ``was`` (``None``: not counted) to ``count``: the
+    counters and the record together. Counted as it was already: a counter gets 0 (a job write with no
+    action would be a ``ConditionCheck``, an IAM action the model runner's worker role does not have)."""
+    if was == count:
+        return [_counter(count).add(0)]
+    entry = counted_entry(region_id)
+    actions = [_counter(count).add(1), _ids(count).add({entry})]
+    if was is not None:
+        actions += [_counter(was).add(-1), _ids(was).delete({entry})]
+    return actions
+
+
+def job_can_count(region_id: str, was: Optional[str]) -> Condition:
+    """A count of the region decided on the job's record holding ``was``: the job exists, its record is
+    still that and, where a count is given back, the counter holds it."""
+    condition = job_exists() & job_counted_as(region_id, was)
+    if was is not None:
+        condition &= _counter(was) >= 1
+    return cast(Condition, condition)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Dict, List, Tuple, Type, cast
 
-from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.models import Model
 
 from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute, as_int
@@ -196,6 +196,11 @@ def attribute_value(attr: Attribute[Any], name: str, value: Any, error: Type[Inv
         return integer(value, name, error)
     if isinstance(attr, UnicodeAttribute):
         return text(value, name, error)
+    if isinstance(attr, UnicodeSetAttribute):  # (the job's record of its counted regions: as stored)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (set, frozenset, list, tuple)) or \
+                not all(isinstance(entry, str) for entry in value):
+            raise error(f"{name} must be a set of texts, got {value!r}")
+        return set(value)
     raise error(f"{name}: unsupported attribute type {type(attr).__name__}")  # pragma: no cover
 
 

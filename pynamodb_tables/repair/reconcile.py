@@ -37,11 +37,12 @@ from pynamodb.expressions.update import Action
 
 from ..errors import CompleteRegionException, UpdateRegionException, failing_as
 from ..failures import ConditionNotMet
+from ..items import still
 from ..job_table import JobItem, JobTable
 from ..models import RegionRequestItem
 from ..optimistic import Seen, settle
 from ..region_request_table import RegionRequestTable
-from ..region_states import is_running_status, job_counts_as, job_exists, unchanged
+from ..region_states import counted_entry, is_running_status, job_counted, job_counts_as, job_exists, unchanged
 from ..status import RequestStatus
 from ..store import store_of
 from .capacity import Capacity, metered
@@ -79,19 +80,24 @@ class Reconciliation:
         return all(drift.fixed for drift in self.drifts)
 
 
-def counted_as(region: RegionRequestItem) -> Optional[str]:
+def counted_as(region: RegionRequestItem, job: Optional[JobItem] = None) -> Optional[str]:
     """The job counter that counts ``region`` (``"region_success"``, ``"region_error"``), or ``None``.
 
-    Its latest outcome decides; a running region restarted after an error outcome (``end_time``
-    kept) is still counted in ``region_error``, as ``complete_region`` counts it.
+    Its latest outcome decides. A running region keeps what ``job``'s record of it says (the model
+    runner's job call counts a region before its outcome is written); one the job does not record,
+    restarted after an error outcome (``end_time`` kept), is still counted in ``region_error``.
     """
     status = region.region_status
     if status == RequestStatus.SUCCESS.value:
         return SUCCESS
     if status in (RequestStatus.PARTIAL.value, RequestStatus.FAILED.value):
         return ERROR
-    if is_running_status(status) and region.end_time is not None:
-        return ERROR
+    if is_running_status(status):
+        recorded = job_counted(job, str(region.region_id)) if job is not None else None
+        if recorded is not None:
+            return f"region_{recorded}"
+        if region.end_time is not None:
+            return ERROR
     return None
 
 
@@ -115,7 +121,7 @@ def region_drifts(image_id: str, region: RegionRequestItem) -> List[Drift]:
 
 
 def job_drifts(job: JobItem, regions: Iterable[RegionRequestItem]) -> List[Drift]:
-    categories = [counted_as(region) for region in regions]
+    categories = [counted_as(region, job) for region in regions]
     drifts = []
     for counter in (SUCCESS, ERROR):
         stored, recounted = whole(getattr(job, counter)), categories.count(counter)
@@ -147,13 +153,19 @@ def fix_region(region_table: RegionRequestTable, region: RegionRequestItem, drif
     return True
 
 
-def fix_job(job_table: JobTable, job: JobItem, drifts: List[Drift]) -> bool:
-    """Set the job's drifted counters if they are still as read; whether the write landed."""
+def fix_job(job_table: JobTable, job: JobItem, drifts: List[Drift], regions: Sequence[RegionRequestItem]) -> bool:
+    """Set the job's drifted counters, and its record of the regions it counts with them, if they are still
+    as read; whether the write landed."""
     actions: List[Action] = [JobItem.get_attributes()[d.attribute].set(d.recounted) for d in drifts]
+    condition = job_exists() & job_counts_as(job)
+    for counter, ids in ((SUCCESS, JobItem.region_success_ids), (ERROR, JobItem.region_error_ids)):
+        entries = {counted_entry(str(region.region_id)) for region in regions if counted_as(region, job) == counter}
+        actions.append(ids.set(entries) if entries else ids.remove())
+        condition &= still(ids, getattr(job, ids.attr_name))
     store = store_of(job_table)
     try:
         with failing_as(CompleteRegionException, OPERATION, store.table_name):
-            store.update(store.key(str(job.image_id)), actions, job_exists() & job_counts_as(job))
+            store.update(store.key(str(job.image_id)), actions, condition)
     except ConditionNotMet as refused:
         return landed_before(refused, drifts)
     return True
@@ -186,7 +198,7 @@ def reconcile_job(job_table: JobTable, region_table: RegionRequestTable, image_i
                 landed = fix_region(region_table, region, drifted)
                 fixed += [replace(d, fixed=True) for d in drifted if landed]
         if counters:
-            landed = fix_job(job_table, job, counters)
+            landed = fix_job(job_table, job, counters, regions)
             fixed += [replace(d, fixed=True) for d in counters if landed]
         raise ConditionNotMet(job, False)  # read again, to see the tables agree
 

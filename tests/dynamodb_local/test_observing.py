@@ -103,7 +103,15 @@ def add_tile(tables: Tables) -> Callable[[], Any]:
 
 
 def count_region(tables: Tables) -> Callable[[], Any]:
+    """The model runner's job call, tied to the region its thread started: one conditional update."""
     image_id, _ = new_image(tables)
+    return lambda: tables[0].complete_region_request(image_id, False)
+
+
+def count_bare(tables: Tables) -> Callable[[], Any]:
+    """A bare counter (the thread's last start was another image's): a transaction and a read back."""
+    image_id, _ = new_image(tables)
+    tables[1].start_region_request(RegionRequestItem("r-0", f"other-{image_id}", "job"))
     return lambda: tables[0].complete_region_request(image_id, False)
 
 
@@ -132,12 +140,17 @@ def recorder_complete(tables: Tables) -> Callable[[], Any]:
 CASES = [
     Case("get_region_request", "GetItem", get_region, 1, {"regions": (1.0, 0.0)}),
     Case("add_tile", "UpdateItem", add_tile, 1, {"regions": (0.0, 1.0)}),
-    Case("complete_region_request", "TransactWriteItems", count_region, 2, {"jobs": (1.0, 2.0)}),
+    Case("complete_region_request", "UpdateItem", count_region, 1, {"jobs": (0.0, 1.0)}),
+    Case("complete_region_request", "TransactWriteItems", count_bare, 2, {"jobs": (1.0, 2.0)}),
     Case("complete_region", "TransactWriteItems", complete, 2, {"regions": (0.0, 2.0), "jobs": (1.0, 2.0)}),
     Case("TileRecorder.flush", "UpdateItem", flush, 1, {"regions": (0.0, 1.0)}),
     Case("TileRecorder.complete", "TransactWriteItems", recorder_complete, 2,
          {"regions": (0.0, 2.0), "jobs": (1.0, 2.0)}),
 ]
+def case_id(case: Case) -> str:
+    return f"{case.operation}-bare" if case.prepare is count_bare else case.operation
+
+
 #: Each fault injected below the package, and the cause it is counted under.
 FAULTS = [("throttle", "throttled"), ("transaction-conflict", "conflict"), ("cancelled-conflict", "conflict"),
           ("no-answer", "answer_lost"), ("not-sent", "not_sent"), ("server-error", "server_error")]
@@ -160,7 +173,7 @@ def only_event(events: List[OperationEvent]) -> OperationEvent:
     return events[0]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.operation for case in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])
 def test_an_operation_emits_one_event_with_every_field(tables: Tables, case: Case) -> None:
     call = case.prepare(tables)
     table = tables[0] if case.operation == "complete_region_request" else tables[1]
@@ -177,7 +190,7 @@ def test_an_operation_emits_one_event_with_every_field(tables: Tables, case: Cas
 
 
 @pytest.mark.parametrize("case,kind,cause", [
-    pytest.param(case, kind, cause, id=f"{case.operation}-{kind}") for case in CASES for kind, cause in FAULTS
+    pytest.param(case, kind, cause, id=f"{case_id(case)}-{kind}") for case in CASES for kind, cause in FAULTS
     if kind != "cancelled-conflict" or case.api == "TransactWriteItems"])  # (a cancellation answers transactions)
 def test_a_resend_is_counted_by_its_cause(tables: Tables, case: Case, kind: str, cause: str) -> None:
     call = case.prepare(tables)

@@ -208,8 +208,8 @@ def test_redelivered_partial_region_is_redone_and_ends_success(tables):
     assert (item.succeeded_tile_count, item.failed_tile_count, item.failed_tiles) == (4, 0, [])
     assert item.total_tiles == 4  # the region's (the runner counted the 1 tile it processed this time)
     job = jobs.get_image_request(IMAGE_ID)
-    # The model runner's two calls count the region again: docs/adopting.md (issue 24's tie counts it once).
-    assert (job.region_success, job.region_error) == (3, 2)
+    # The model runner's two calls, tied to the region the thread started, count it once by its latest outcome.
+    assert (job.region_success, job.region_error) == (3, 1)
 
 
 def test_redelivered_partial_region_with_complete_region_moves_the_count(tables):
@@ -239,7 +239,6 @@ def test_redelivered_successful_region_replays(backend, tables):
         k: v for k, v in before_region.items() if k != "last_updated_time"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 24: the job call is a bare counter until it is tied to the region")
 def test_redelivered_successful_region_is_not_counted_again(backend, tables):
     jobs, region_table = tables
     worker, regions = Worker(jobs, region_table), image_regions()
