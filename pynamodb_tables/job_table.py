@@ -25,6 +25,7 @@ from .region_states import (
     ERROR_COUNT,
     SUCCESS_COUNT,
     count_actions,
+    counter_name,
     job_can_count,
     job_can_end,
     job_counted,
@@ -131,8 +132,8 @@ class JobTable(BoundTable[JobItem]):
                 was = job_counted(stored, region_id)
                 if was == count:
                     return stored  # counted so already (a resend that landed, the region delivered again)
-                if was is not None and int(getattr(stored, f"region_{was}") or 0) < 1:
-                    raise Failed(f"the job records region {region_id!r} in region_{was}, but that counter does "
+                if was is not None and int(getattr(stored, counter_name(was)) or 0) < 1:
+                    raise Failed(f"the job records region {region_id!r} in {counter_name(was)}, but that counter does "
                                  "not hold it (`pynamodb-tables reconcile` recounts it); not counted", key=key,
                                  item=stored) from seen.cause
             return self._store.update(key, count_actions(region_id, was, count),

@@ -307,6 +307,11 @@ def _counter(count: str) -> Any:
     return JobItem.region_success if count == SUCCESS_COUNT else JobItem.region_error
 
 
+def counter_name(count: str) -> str:
+    """The name of the job's counter for ``count``: ``region_success`` or ``region_error``."""
+    return str(_counter(count).attr_name)
+
+
 def job_counted(stored: JobItem, region_id: str) -> Optional[str]:
     """What ``stored`` counts the region in (:data:`SUCCESS_COUNT`, :data:`ERROR_COUNT`), or ``None``."""
     entry = counted_entry(region_id)

@@ -42,7 +42,15 @@ from ..job_table import JobItem, JobTable
 from ..models import RegionRequestItem
 from ..optimistic import Seen, settle
 from ..region_request_table import RegionRequestTable
-from ..region_states import counted_entry, is_running_status, job_counted, job_counts_as, job_exists, unchanged
+from ..region_states import (
+    counted_entry,
+    counter_name,
+    is_running_status,
+    job_counted,
+    job_counts_as,
+    job_exists,
+    unchanged,
+)
 from ..status import RequestStatus
 from ..store import store_of
 from .capacity import Capacity, metered
@@ -95,7 +103,7 @@ def counted_as(region: RegionRequestItem, job: Optional[JobItem] = None) -> Opti
     if is_running_status(status):
         recorded = job_counted(job, str(region.region_id)) if job is not None else None
         if recorded is not None:
-            return f"region_{recorded}"
+            return counter_name(recorded)
         if region.end_time is not None:
             return ERROR
     return None

@@ -117,7 +117,7 @@ def test_a_crash_between_the_failure_paths_calls_and_the_message_again_counts_on
     assert counts(jobs) == (2, 0)
 
 
-def test_a_finished_region_delivered_again_changes_neither_table(local_tables, dynamodb_local):
+def test_a_finished_region_delivered_again_leaves_the_job_as_it_was(local_tables):
     jobs, regions = local_tables
     started_job(jobs)
     in_a_thread(lambda: success_path(jobs, regions, "r-0"))
