@@ -10,7 +10,9 @@ of (a)),
 2 when run (a) itself failed or DynamoDB Local cannot start (the harness or its environment is broken).
 Scenario 2 (a finished region's message delivered again) is reported, never compared. Then run (d), the fleet
 mid-move (``mixed_fleet_report``): its counts after ``pynamodb-tables reconcile`` must equal (b)'s (exit 1
-otherwise).
+otherwise). Then the crash table (``crash_cases.py``): workers killed after each of their calls on a region and
+the message delivered again, on the model runner's own tables and on this package's, plain and buffered; exit 1
+if any case on this package is not whole (``--crash-cases`` runs only those).
 """
 
 import argparse
@@ -346,6 +348,7 @@ def compare(out_dir: Path, endpoint: str) -> int:
     print("\n== scenario 2: a finished region's message delivered again (reported, not compared) ==")
     print(redelivery_report(results))
     mixed_diffs = mixed_fleet_report(results[1], out_dir, endpoint)
+    not_whole = crash_report(out_dir, endpoint)
 
     failures = []
     if diffs:
@@ -354,12 +357,29 @@ def compare(out_dir: Path, endpoint: str) -> int:
         failures.append(f"run (c) misses {missed} of its cost targets")
     if mixed_diffs:
         failures.append(f"the fleet mid-move after reconcile differs from (b) ({mixed_diffs} value(s))")
+    if not_whole:
+        failures.append(f"{not_whole} crash case(s) on pynamodb_tables not whole")
     if failures:
         print("\nRESULT: " + "; ".join(failures))
         return 1
     print("\nRESULT: identical: the model runner's workers end with the same tables on pynamodb_tables, buffered "
-          "or not, and a fleet moved over halfway, once reconciled, counts as (b)")
+          "or not; a fleet moved over halfway, once reconciled, counts as (b); every crash case whole on "
+          "pynamodb_tables")
     return 0
+
+
+def crash_report(out_dir: Path, endpoint: str) -> int:
+    """The crash table (``crash_cases.crash_table``), with its own model endpoint; the package cases not whole."""
+    from crash_cases import CASES, FLAVORS, crash_table
+    from fake_model import FakeModel
+
+    started = time.monotonic()
+    print(f"\n== the crash table: a worker dies right after a call on a region, its message goes to a fresh "
+          f"worker ({len(CASES)} cases x {len(FLAVORS)}; 4 regions of 16 tiles, truth 3+1) ==")
+    with FakeModel() as model:
+        not_whole = crash_table(out_dir, endpoint, model.url)
+    print(f"(the crash table: {time.monotonic() - started:.0f}s; each case's workers' logs in {out_dir}/crash-*)")
+    return not_whole
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -370,6 +390,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         default=Path(tempfile.gettempdir()) / "pynamodb-tables-compat",
         help="where each run's result (JSON) and log go",
     )
+    parser.add_argument("--crash-cases", action="store_true", help="run only the crash table")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     from pynamodb_tables.testing import DynamoDBLocal
@@ -382,7 +403,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     print(f"DynamoDB Local at {server.endpoint} (the runs' DynamoDB; S3, SQS and SNS are moto's)")
     try:
-        code = compare(args.out_dir, server.endpoint)
+        if args.crash_cases:
+            code = 1 if crash_report(args.out_dir, server.endpoint) else 0
+        else:
+            code = compare(args.out_dir, server.endpoint)
     finally:
         server.stop()
     print(f"(./dev compat: {time.monotonic() - started:.0f}s)")

@@ -100,14 +100,15 @@ def dynamodb_local(endpoint: Optional[str]) -> Iterator[str]:
 
 
 
-def create_aws(tables: str, names: Dict[str, str]) -> Dict[str, str]:
-    """Creates tables, queues, topics and the results bucket; returns the model runner's environment."""
+def create_aws(tables: str, names: Dict[str, str], *, create_tables: bool = True) -> Dict[str, str]:
+    """Creates tables (unless another process of the run did), queues, topics and the results bucket; returns the
+    model runner's environment."""
     ddb = boto3.client("dynamodb", region_name=REGION)
-    key_schemas: Dict[str, List[Tuple[str, str]]] = {
+    key_schemas: Dict[str, List[Tuple[str, str]]] = {} if not create_tables else {
         names["FEATURE_TABLE"]: [("hash_key", "HASH"), ("range_key", "RANGE")],
         names["ENDPOINT_TABLE"]: [("endpoint", "HASH")],
     }
-    if tables == "upstream":
+    if tables == "upstream" and create_tables:
         key_schemas[names["JOB_TABLE"]] = [("image_id", "HASH")]
         key_schemas[names["REGION_REQUEST_TABLE"]] = [("image_id", "HASH"), ("region_id", "RANGE")]
     for name, keys in key_schemas.items():
@@ -217,19 +218,23 @@ def box_contains(box: Box, row: int, col: int) -> bool:
     return top <= row < top + height and left <= col < left + width
 
 
-def make_image(path: Path, regions: List[Box], tiles_of: Callable[[Box], List[Box]]) -> Dict[str, str]:
-    """Writes the GeoTIFF; returns the status each region's bounds should end with, by design."""
-    pixels = np.full((HEIGHT, WIDTH), 100, dtype=np.uint8)
+def make_image(path: Path, regions: List[Box], tiles_of: Callable[[Box], List[Box]],
+               size: Tuple[int, int] = (WIDTH, HEIGHT), refused: Optional[List[Box]] = None) -> Dict[str, str]:
+    """Writes the GeoTIFF of ``size`` (width, height), the model refusing the ``refused`` tiles (by default every
+    tile of ``FAILED_REGION`` and every ``PARTIAL_EVERY``-th of ``PARTIAL_REGION``); returns the status each
+    region's bounds should end with, by design."""
+    pixels = np.full((size[1], size[0]), 100, dtype=np.uint8)
     for region in regions:
         for (row, col), (width, height) in tiles_of(region)[::FEATURE_EVERY]:
             pixels[row + height // 2, col + width // 2] = FEATURE_PIXEL
     marked: List[Tuple[int, int]] = []
-    refused = tiles_of(regions[FAILED_REGION]) + tiles_of(regions[PARTIAL_REGION])[PARTIAL_EVERY - 1::PARTIAL_EVERY]
+    if refused is None:
+        refused = tiles_of(regions[FAILED_REGION]) + tiles_of(regions[PARTIAL_REGION])[PARTIAL_EVERY - 1::PARTIAL_EVERY]
     for (row, col), (width, height) in refused:
         marked.append((row + height // 2, col + width // 2))
     for row, col in marked:
         pixels[row, col] = BAD_PIXEL
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), WIDTH, HEIGHT, 1, gdal.GDT_Byte)
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), size[0], size[1], 1, gdal.GDT_Byte)
     dataset.SetGeoTransform([10.0, 1e-5, 0.0, 50.0, 0.0, -1e-5])
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(4326)

@@ -119,7 +119,7 @@ class JobTable(BoundTable[JobItem]):
         """Count the region of ``tie`` in ``count``, once: one write moving the counter with the job's
         record of the region, decided again from the job a refusal returns. ``None``: the job is not the
         one the tie was made for (counted bare)."""
-        region_id = tie.region_id
+        region_id, count = tie.region_id, tie.final or count  # (a finished region stays counted as it is)
 
         def step(seen: Seen[JobItem]) -> Optional[JobItem]:
             was = None

@@ -47,7 +47,7 @@ from .status import RequestStatus, TileState
 from .tile_buffer import buffer_of, flush_seconds
 from .tiles import Batch, tiles_to_process
 from .transactions import Write, transact
-from .two_calls import tie_to
+from .two_calls import forget, tie_to
 
 __all__ = ["REGION_REQUEST_TABLE_ENV", "RegionRequestItem", "RegionRequestTable", "tiles_to_process"]
 
@@ -113,6 +113,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         ``SUCCESS`` region (a finished region delivered again) is returned as it is, nothing
         written: the delivery replays to the same result.
         """
+        forget()  # (this thread's tie to the region it started before: two_calls.py)
         given = validation.region_values(region_request_item)
         key = self._store.key(given["image_id"], given["region_id"])
         values = own_values(given)

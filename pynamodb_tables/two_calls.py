@@ -8,13 +8,14 @@ a :class:`Tie` to the region it returned in its thread, and the job's call of th
 region* (``region_states.count_actions``: the counter and the job's record of the region in one
 conditional write), so that it is counted once, by its latest outcome, however often and in whichever
 order the calls come (a crash between them and the message delivered again, a finished region
-delivered again).
+delivered again). A finished region's count is its success whatever the job's call says: ``SUCCESS`` is
+final (a start replays it), so the tie of a replayed start holds that count.
 
 A tie never misfires: it is used only by a job table on the same endpoint and region as the region
 table that made it, for the image it names, and only while the job's item is the one it was made
 for: the job started no later than the region, with the region's ``job_id`` where it has one (a
 condition of the write: a region another test, image or job started earlier never ties). It ends
-once its count has landed; a job's call without one (a script, a thread that started nothing) is a
+once its count has landed, and at the next start in its thread (a start that raises leaves none); a job's call without one (a script, a thread that started nothing) is a
 bare counter, adding 1 as the seed did.
 """
 
@@ -26,6 +27,8 @@ from pynamodb.expressions.condition import Condition
 
 from .items import still
 from .models import JobItem, RegionRequestItem
+from .region_states import SUCCESS_COUNT
+from .status import RequestStatus
 from .store import Store
 
 
@@ -40,6 +43,7 @@ class Tie:
     region_id: str
     start_time: int
     job_id: Optional[str]
+    final: Optional[str] = None  # the count of a finished (SUCCESS) region the start replayed: it stays so
 
 
 _threads = threading.local()
@@ -49,8 +53,14 @@ def tie_to(store: Store[RegionRequestItem], started: RegionRequestItem) -> None:
     """Leave this thread's tie to ``started``, the region a start returned (stored, with its start time)."""
     if started.start_time is None:  # (never, for a stored start)
         return
+    final = SUCCESS_COUNT if started.region_status == RequestStatus.SUCCESS.value else None
     _threads.tie = Tie(store.host, store.region, store.table_name, str(started.image_id), str(started.region_id),
-                       int(started.start_time), started.job_id)
+                       int(started.start_time), started.job_id, final)
+
+
+def forget() -> None:
+    """End this thread's tie, whatever it is: a new start begins (one that raises leaves none)."""
+    _threads.tie = None
 
 
 def tie_for(jobs: Store[Any], image_id: str) -> Optional[Tie]:

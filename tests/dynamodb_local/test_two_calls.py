@@ -8,7 +8,15 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from pynamodb_tables import JobItem, JobTable, RegionRequestItem, RegionRequestTable, RequestStatus, TileState
+from pynamodb_tables import (
+    InvalidRegionRequestException,
+    JobItem,
+    JobTable,
+    RegionRequestItem,
+    RegionRequestTable,
+    RequestStatus,
+    TileState,
+)
 from pynamodb_tables.region_states import counted_entry
 from tests.support.faults import FaultInjector, clients_of
 
@@ -126,6 +134,21 @@ def test_a_finished_region_delivered_again_leaves_the_job_as_it_was(local_tables
     assert jobs.get_image_request(IMAGE).attribute_values == before
 
 
+def test_a_finished_region_stays_counted_a_success_whatever_the_job_call_says(local_tables):
+    """SUCCESS is final (its start replays it): the tied count of a replayed start keeps it a success."""
+    jobs, regions = local_tables
+    started_job(jobs)
+    in_a_thread(lambda: success_path(jobs, regions, "r-0"))
+
+    def again_saying_error() -> None:
+        regions.start_region_request(regions.get_region_request("r-0", IMAGE))
+        jobs.complete_region_request(IMAGE, True)
+
+    in_a_thread(again_saying_error)
+    assert counts(jobs) == (1, 0)
+    assert regions.get_region_request("r-0", IMAGE).region_status == RequestStatus.SUCCESS.value
+
+
 def test_the_first_calls_job_is_the_job_as_stored(local_tables):
     jobs, regions = local_tables
     started_job(jobs)
@@ -179,6 +202,22 @@ def test_the_tie_ends_with_its_count(local_tables):
     in_a_thread(calls)
     job = jobs.get_image_request(IMAGE)
     assert (job.region_success, job.region_error, job.region_error_ids) == (1, 1, None)
+
+
+def test_a_start_that_raises_leaves_no_tie(local_tables):
+    """The model runner's failure path after a start that raised counts bare, never the region started before."""
+    jobs, regions = local_tables
+    started_job(jobs, region_count=3)
+
+    def calls() -> None:
+        regions.start_region_request(region("r-0"))
+        with pytest.raises(InvalidRegionRequestException):
+            regions.start_region_request(RegionRequestItem("r-1", IMAGE, JOB, region_retry_count=-1))
+        jobs.complete_region_request(IMAGE, True)  # bare: no tie to r-0 left
+
+    in_a_thread(calls)
+    job = jobs.get_image_request(IMAGE)
+    assert (job.region_success, job.region_error, job.region_error_ids) == (0, 1, None)
 
 
 def test_a_region_of_another_image_never_ties(local_tables):

@@ -2,8 +2,9 @@
 
 Hypothesis writes programs of worker steps: start the image, start (or restart, or redeliver)
 a region, add a tile, record and flush tiles, complete a region (``complete_region`` or
-``TileRecorder.complete``), end the image, crash (a worker forgets what it held). Three workers,
-each on its own clients, take the steps; a step may carry a fault on the worker's next request:
+``TileRecorder.complete``, or the model runner's two calls in either order, the worker dying after
+any of them), end the image, crash (a worker forgets what it held). Three workers, each on its own
+clients and in a thread of its own, take the steps; a step may carry a fault on the worker's next request:
 an answer lost after the write landed (a 500, or a read timeout), a request lost before it
 landed, throttling, a transaction conflict, a server error. A lost answer may also let another
 worker take a step in the window between the write landing and the resend.
@@ -22,9 +23,10 @@ How many programs run: a small profile in the default tier, more in the full tie
 import copy
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -43,6 +45,7 @@ from pynamodb_tables import (
     RegionRequestItem,
     RegionRequestTable,
     RequestStatus,
+    StartRegionException,
     TileRecorder,
     TileState,
     UpdateRegionException,
@@ -78,6 +81,7 @@ class RegionModel:
     counted: Optional[str] = None  # the category the job counts this region in: "success" or "error"
     counts: Optional[List[int]] = None  # tile counts drifted from the lists by another writer (None: equal)
     pending: Set[Tuple[Tuple[int, ...], str]] = field(default_factory=set)  # (tile, state) buffered in the process
+    ended: bool = False  # it had an outcome once (its end_time is kept when it restarts)
 
 
 @dataclass
@@ -90,6 +94,7 @@ class Model:
     error: int = 0
     regions: Dict[str, RegionModel] = field(default_factory=dict)
     here: bool = True  # the step is this process's (it writes a region's buffered tiles first)
+    bare: int = 0  # regions counted by a bare counter (a job call tied to no region) since the last reconcile
 
     def apply(self, step: Tuple[Any, ...]) -> Optional[type]:
         """Apply ``step``; returns the exception class the call must raise (``None``: none). ``("elsewhere",
@@ -177,12 +182,57 @@ class Model:
             return CompleteRegionException  # the transaction needs the job: nothing changes
         self.add_tiles(region_id, tiles)
         category = "success" if outcome == "SUCCESS" else "error"
-        if region.counted is None:
+        self.count(region, category)
+        region.status, region.ended = outcome, True
+        return None
+
+    def count(self, region: RegionModel, category: str) -> None:
+        """The region counted in ``category`` by its job: once, moved from an earlier outcome's count."""
+        if region.counted != category:
+            self.success += (category == "success") - (region.counted == "success")
+            self.error += (category == "error") - (region.counted == "error")
+        region.counted = category
+
+    # -- the model runner's two calls (two_calls.py) ----------------------------------------------
+
+    def two_calls(self, region_id: str, outcome: str, order: str, stop_after: Optional[int], fault: Optional[str],
+                  fault_at: int, tied: bool) -> Optional[type]:
+        """The runner's handler: start the region, then ``JobTable.complete_region_request`` and
+        ``RegionRequestTable.complete_region_request`` (success order), or the other way round (failure
+        order); the worker dies after call ``stop_after`` (0: the start). ``tied``: the job's call counts the
+        region (the job was started before it, as the worker saw); otherwise it is a bare counter."""
+        self.start_region(region_id)
+        region = self.regions[region_id]
+        final = region.status == "SUCCESS"  # (a replay: its count stays a success)
+        if stop_after == 0:
+            return None
+        calls = ("job", "region") if order == "success" else ("region", "job")
+        for number, call in enumerate(calls, start=1):
+            if call == "job":
+                raised = self.job_call(region, "success" if outcome == "SUCCESS" or final else "error", tied)
+            else:
+                raised = self.region_call(region_id, outcome)
+            if raised is not None or stop_after == number:
+                return raised
+        return None
+
+    def job_call(self, region: RegionModel, category: str, tied: bool) -> Optional[type]:
+        if not self.started:
+            return CompleteRegionException
+        if not tied:
             self.success += category == "success"
             self.error += category == "error"
-        elif region.counted == "error" and category == "success":
-            self.error, self.success = self.error - 1, self.success + 1
-        region.counted, region.status = category, outcome
+            self.bare += 1
+            return None
+        self.count(region, category)
+        return None
+
+    def region_call(self, region_id: str, outcome: str) -> Optional[type]:
+        self.flushed(region_id)
+        region = self.regions[region_id]
+        if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
+            return None if region.status == outcome else RegionAlreadyCompleteError
+        region.status, region.ended = outcome, True
         return None
 
 
@@ -196,13 +246,21 @@ class Model:
         return None
 
     def reconcile(self) -> Optional[type]:
-        """Tile counts recounted from the lists; the job's counters already count each region by its latest
-        outcome (a region restarted after an error still in region_error): nothing else changes."""
+        """Tile counts recounted from the lists; the job's counters recounted, each region by its outcome (a
+        running one as its job records it: a region restarted after an error still in region_error): what
+        a crash between the two calls or a bare counter left is repaired."""
         if not self.started:  # the job is read first: no region is listed, no buffer flushed
             return GetImageRequestItemException
         self.flushed()  # (it lists the image's regions)
+        self.success = self.error = self.bare = 0
         for region in self.regions.values():
             region.counts = None
+            if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
+                region.counted = "success" if region.status == "SUCCESS" else "error"
+            elif region.counted is None and region.ended:  # restarted after an outcome the job never counted
+                region.counted = "error"
+            self.success += region.counted == "success"
+            self.error += region.counted == "error"
         return None
 
     def fail_stale(self) -> Optional[type]:
@@ -294,6 +352,46 @@ class Worker:
         self.old = OldWorker(host, job_name, region_name)  # the model runner's own code, for drift
         self.held: Dict[str, RegionRequestItem] = {}
         self.wrote_at_once = False  # the last buffered add_tile was for a region the process had not seen stored
+        self.thread = ThreadPoolExecutor(max_workers=1)  # its own (a tie lives in the thread that started a region)
+        self.tied = False  # the last two calls' start tied the job's call to its region (as the worker saw the job)
+        self.died = False
+
+    def in_its_thread(self, call: Callable[[], Optional[type]]) -> Optional[type]:
+        return self.thread.submit(call).result()
+
+    def dies(self) -> None:
+        """The worker is gone and comes back: it holds nothing, and its thread is a new one (no tie)."""
+        self.held.clear()
+        self.thread.shutdown(wait=True)
+        self.thread = ThreadPoolExecutor(max_workers=1)
+
+    def two_calls(self, image_id: str, region_id: str, outcome: str, order: str, stop_after: Optional[int],
+                  fault: Optional[str], fault_at: int) -> Optional[type]:
+        """The model runner's handler on one region (``Model.two_calls``), ``fault`` on call ``fault_at``'s first
+        request; run in the worker's own thread."""
+        calls = ("start", "job", "region") if order == "success" else ("start", "region", "job")
+        item = self.held.get(region_id) or RegionRequestItem(region_id, image_id, "job")
+        self.tied = False
+        for number, call in enumerate(calls):
+            if fault is not None and fault_at == number:
+                self.fault.arm(fault)
+            try:
+                if call == "start":
+                    item = self.held[region_id] = self.regions.start_region_request(item)
+                    job = store_of(self.jobs).read(store_of(self.jobs).key(image_id))
+                    self.tied = job is not None and int(job.start_time) <= int(item.start_time)
+                elif call == "job":
+                    self.jobs.complete_region_request(image_id, outcome != "SUCCESS")
+                else:
+                    self.held[region_id] = self.regions.complete_region_request(item, RequestStatus(outcome))
+            except (StartRegionException, CompleteRegionException) as exc:
+                return type(exc)
+            finally:
+                self.fault.disarm()
+            if stop_after == number:
+                self.died = True
+                return None
+        return None
 
     def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
         """Take ``step``; returns the class of the package error it raised (``None``: none)."""
@@ -307,6 +405,13 @@ class Worker:
         if name == "look":
             self.held[args[0]] = self.buffered.get_region_request(args[0], image_id)  # (its copy: fresh)
             return None
+        if name == "two_calls":
+            try:
+                return self.in_its_thread(lambda: self.two_calls(image_id, *args))
+            finally:
+                if self.died:
+                    self.died = False
+                    self.dies()
         if name in REPAIR_STEPS:
             return self.repair(image_id, step)
         if name in HOSTILE_STEPS:
@@ -465,6 +570,12 @@ elsewhere_steps = st.one_of(
               st.just(())),
 ).map(lambda step: ("elsewhere", step))
 
+two_call_steps = st.tuples(
+    st.just("two_calls"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
+    st.sampled_from(["success", "failure"]), st.sampled_from([None, 0, 1, 2]),
+    st.one_of(st.none(), st.sampled_from(FAULT_KINDS)), st.integers(0, 2),
+).map(lambda step: step if step[3] == "success" else (*step[:2], "FAILED", *step[3:]))  # (failure: FAILED)
+
 repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
                          st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
 
@@ -493,6 +604,12 @@ class Workers(RuleBasedStateMachine):
     def take_a_step(self, worker: int, step: Tuple[Any, ...], fault: Optional[str],
                     other: Optional[Other]) -> None:
         self.take(worker, step, fault, other)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=two_call_steps)
+    def finish_with_the_two_calls(self, worker: int, step: Tuple[Any, ...]) -> None:
+        """The model runner's handler finishes a region with its two calls, in either order, the worker dying
+        after any of them (a fault on one of its requests): the message comes again as another such step."""
+        self.take(worker, step, None, None)
 
     @rule(worker=st.integers(0, WORKERS - 1), step=repair_steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
@@ -557,7 +674,7 @@ class Workers(RuleBasedStateMachine):
         half-written; the workers hold nothing."""
         tile_buffer._forget_all()
         for worker in self.workers:
-            worker.held.clear()
+            worker.dies()
         for region in self.model.regions.values():
             region.pending = set()
         assert self.matches(self.model), "a crash lost a written tile or wrote a buffered one"
@@ -581,6 +698,8 @@ class Workers(RuleBasedStateMachine):
         self.workers[worker].fault.disarm()
         if step[0] == "buffered_add" and self.workers[worker].wrote_at_once:  # not buffered: written at once
             step = ("add_tiles", step[1], ((step[2], step[3]),))
+        if step[0] == "two_calls":  # (whether the job's call was tied, as the worker saw the job)
+            step = (*step, self.workers[worker].tied)
         # Without another worker's step in between, the step took effect alone. With one, the lost
         # request may have been the step's own write or one before it: either order may be right.
         # Tiles are recorded by content, in any attempt (a late tile is recorded too): an append whose
@@ -619,7 +738,7 @@ class Workers(RuleBasedStateMachine):
     @rule(worker=st.integers(0, WORKERS - 1))
     def crash(self, worker: int) -> None:
         """A worker dies and comes back: it holds nothing of what it was doing."""
-        self.workers[worker].held.clear()
+        self.workers[worker].dies()
 
     def tables(self) -> Dict[str, Any]:
         jobs, regions = self.reader
@@ -662,7 +781,8 @@ class Workers(RuleBasedStateMachine):
                 self.end_time = int(job.end_time)
             assert int(job.end_time) == self.end_time, "the job's end_time moved"
         if job is not None:
-            assert job.region_success + job.region_error <= len(self.model.regions), "more outcomes than regions"
+            assert job.region_success + job.region_error <= len(self.model.regions) + self.model.bare, \
+                "more outcomes than regions (and bare counts)"
 
     @invariant()
     def no_attempt_rolled_back(self) -> None:
@@ -685,6 +805,8 @@ def workers(dynamodb_local, monkeypatch):
     Workers.reader = reader
     Workers.pool = [Worker(dynamodb_local.endpoint, job_name, region_name, n) for n in range(WORKERS)]
     yield
+    for worker in Workers.pool:
+        worker.thread.shutdown(wait=True)
     tile_buffer._forget_all()  # (tiles a program left buffered are not written into deleted tables at exit)
     for table in reader:
         table.model.delete_table()
