@@ -15,8 +15,9 @@ A tie never misfires: it is used only by a job table on the same endpoint and re
 table that made it, for the image it names, and only while the job's item is the one it was made
 for: the job started no later than the region, with the region's ``job_id`` where it has one (a
 condition of the write: a region another test, image or job started earlier never ties). It ends
-once its count has landed, and at the next start in its thread (a start that raises leaves none); a job's call without one (a script, a thread that started nothing) is a
-bare counter, adding 1 as the seed did.
+once its count has landed, and at the next start in its thread (a start that raises leaves none); a
+job's call without one (a script, a thread that started nothing) is a bare counter, adding 1 as the
+seed did.
 """
 
 import threading
