@@ -310,3 +310,20 @@ def test_complete_region_after_the_two_calls_moves_the_count(local_tables):
     complete_region(jobs, regions, item, RequestStatus.SUCCESS)
     assert counts(jobs) == (1, 0)
     assert jobs.get_image_request(IMAGE).region_error_ids is None
+
+
+def test_reconcile_between_the_two_calls_counts_once(local_tables):
+    """Issue 23, finding 9: the region's completion, a scheduled reconcile, then the job's call: one count."""
+    from pynamodb_tables.repair import reconcile
+
+    jobs, regions = local_tables
+    started_job(jobs, region_count=1)
+
+    def calls() -> None:
+        item = regions.start_region_request(region("r-0"))
+        regions.complete_region_request(item, RequestStatus.SUCCESS)
+        in_a_thread(lambda: reconcile(jobs, regions, [IMAGE]))  # (an operator's, in a thread of its own)
+        jobs.complete_region_request(IMAGE, False)
+
+    in_a_thread(calls)
+    assert counts(jobs) == (1, 0)
