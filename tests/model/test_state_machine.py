@@ -26,7 +26,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -68,6 +68,12 @@ TILES = [[[x, y], [16, 16]] for x in (0, 16) for y in (0, 16)]
 WORKERS = 3
 FAULT_KINDS = ("lost-response", "lost-timeout", "no-answer", "throttle", "server-error", "transaction-conflict")
 OUTCOMES = (RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED)
+ENDED = tuple(outcome.value for outcome in OUTCOMES)  # a region's statuses once it has an outcome
+
+
+def category_of(outcome: str) -> str:
+    """The job count an outcome is in: "success" for SUCCESS, else "error"."""
+    return "success" if outcome == "SUCCESS" else "error"
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -175,14 +181,13 @@ class Model:
         region = self.regions.get(region_id)
         if region is None:
             return CompleteRegionException
-        if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
+        if region.status in ENDED:
             self.add_tiles(region_id, tiles)  # late tiles are still recorded; nothing is counted
             return None if self.started else CompleteRegionException
         if not self.started:
             return CompleteRegionException  # the transaction needs the job: nothing changes
         self.add_tiles(region_id, tiles)
-        category = "success" if outcome == "SUCCESS" else "error"
-        self.count(region, category)
+        self.count(region, category_of(outcome))
         region.status, region.ended = outcome, True
         return None
 
@@ -209,7 +214,7 @@ class Model:
         calls = ("job", "region") if order == "success" else ("region", "job")
         for number, call in enumerate(calls, start=1):
             if call == "job":
-                raised = self.job_call(region, "success" if outcome == "SUCCESS" or final else "error", tied)
+                raised = self.job_call(region, category_of("SUCCESS" if final else outcome), tied)
             else:
                 raised = self.region_call(region_id, outcome)
             if raised is not None or stop_after == number:
@@ -230,7 +235,7 @@ class Model:
     def region_call(self, region_id: str, outcome: str) -> Optional[type]:
         self.flushed(region_id)
         region = self.regions[region_id]
-        if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
+        if region.status in ENDED:
             return None if region.status == outcome else RegionAlreadyCompleteError
         region.status, region.ended = outcome, True
         return None
@@ -255,8 +260,8 @@ class Model:
         self.success = self.error = self.bare = 0
         for region in self.regions.values():
             region.counts = None
-            if region.status in ("SUCCESS", "PARTIAL", "FAILED"):
-                region.counted = "success" if region.status == "SUCCESS" else "error"
+            if region.status in ENDED:
+                region.counted = category_of(region.status)
             elif region.counted is None and region.ended:  # restarted after an outcome the job never counted
                 region.counted = "error"
             self.success += region.counted == "success"
@@ -354,10 +359,6 @@ class Worker:
         self.wrote_at_once = False  # the last buffered add_tile was for a region the process had not seen stored
         self.thread = ThreadPoolExecutor(max_workers=1)  # its own (a tie lives in the thread that started a region)
         self.tied = False  # the last two calls' start tied the job's call to its region (as the worker saw the job)
-        self.died = False
-
-    def in_its_thread(self, call: Callable[[], Optional[type]]) -> Optional[type]:
-        return self.thread.submit(call).result()
 
     def dies(self) -> None:
         """The worker is gone and comes back: it holds nothing, and its thread is a new one (no tie)."""
@@ -366,9 +367,9 @@ class Worker:
         self.thread = ThreadPoolExecutor(max_workers=1)
 
     def two_calls(self, image_id: str, region_id: str, outcome: str, order: str, stop_after: Optional[int],
-                  fault: Optional[str], fault_at: int) -> Optional[type]:
+                  fault: Optional[str], fault_at: int) -> Tuple[Optional[type], bool]:
         """The model runner's handler on one region (``Model.two_calls``), ``fault`` on call ``fault_at``'s first
-        request; run in the worker's own thread."""
+        request; run in the worker's own thread. Returns what it raised, and whether the worker died."""
         calls = ("start", "job", "region") if order == "success" else ("start", "region", "job")
         item = self.held.get(region_id) or RegionRequestItem(region_id, image_id, "job")
         self.tied = False
@@ -378,20 +379,20 @@ class Worker:
             try:
                 if call == "start":
                     item = self.held[region_id] = self.regions.start_region_request(item)
-                    job = store_of(self.jobs).read(store_of(self.jobs).key(image_id))
+                    jobs = store_of(self.jobs)
+                    job = jobs.read(jobs.key(image_id))
                     self.tied = job is not None and int(job.start_time) <= int(item.start_time)
                 elif call == "job":
                     self.jobs.complete_region_request(image_id, outcome != "SUCCESS")
                 else:
                     self.held[region_id] = self.regions.complete_region_request(item, RequestStatus(outcome))
             except (StartRegionException, CompleteRegionException) as exc:
-                return type(exc)
+                return type(exc), False
             finally:
                 self.fault.disarm()
             if stop_after == number:
-                self.died = True
-                return None
-        return None
+                return None, True
+        return None, False
 
     def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
         """Take ``step``; returns the class of the package error it raised (``None``: none)."""
@@ -406,12 +407,10 @@ class Worker:
             self.held[args[0]] = self.buffered.get_region_request(args[0], image_id)  # (its copy: fresh)
             return None
         if name == "two_calls":
-            try:
-                return self.in_its_thread(lambda: self.two_calls(image_id, *args))
-            finally:
-                if self.died:
-                    self.died = False
-                    self.dies()
+            raised, died = self.thread.submit(self.two_calls, image_id, *args).result()
+            if died:
+                self.dies()
+            return raised
         if name in REPAIR_STEPS:
             return self.repair(image_id, step)
         if name in HOSTILE_STEPS:
