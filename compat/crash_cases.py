@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-HERE = Path(__file__).resolve().parent
 FLUSH_ENV = "DDB_TILE_FLUSH_SECONDS"
 KILLED = 17  # the exit status of a worker that died where its case says
 WORKER_TIMEOUT = 180
@@ -174,13 +173,13 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 def image_worker(spec: Dict[str, Any], runner: Any, harness: Any, image_request: Any, tiling: Any) -> Dict[str, Any]:
     """Makes the image, starts the job, processes every region the case does not hold; returns the image's id,
-    each region's designed status and tiles, and every region message, by region index."""
+    each region's index by its bounds, each region's tiles and every region message, by region index."""
     tile_size, overlap = (harness.TILE_SIZE,) * 2, (harness.TILE_OVERLAP,) * 2
     regions = tiling.compute_regions(((0, 0), SIZE), REGION_SIZE, tile_size, overlap)
     tiles = {harness.bounds_key(r): tiling.compute_tiles(r, tile_size, overlap) for r in regions}
     index = {harness.bounds_key(r): i for i, r in enumerate(regions)}
     path = Path(spec["workdir"]) / "image.tif"
-    designed = harness.make_image(path, regions, lambda r: tiling.compute_tiles(r, tile_size, overlap), size=SIZE,
+    harness.make_image(path, regions, lambda r: tiling.compute_tiles(r, tile_size, overlap), size=SIZE,
                                   refused=tiles[harness.bounds_key(regions[PARTIAL])][3::4])
     messages: Dict[int, Dict[str, Any]] = {}
     send = runner.region_request_queue.send_request
@@ -199,7 +198,7 @@ def image_worker(spec: Dict[str, Any], runner: Any, harness: Any, image_request:
     return {
         "image_id": request.image_id,
         "messages": {str(i): m for i, m in messages.items()},
-        "designed": {str(index[k]): status for k, status in designed.items()},
+        "index": index,
         "tiles": {str(index[k]): sorted(harness.bounds_key(t) for t in ts) for k, ts in tiles.items()},
     }
 
@@ -256,7 +255,7 @@ def judge(first: Dict[str, Any], last: Dict[str, Any], ends: List[Dict[str, Any]
     from run_image import bounds_key
 
     job, regions = last["job"] or {}, last["regions"]
-    by_bounds = {bounds_key(r["region_bounds"]): r for r in regions}
+    by_index = {first["index"][bounds_key(r["region_bounds"])]: r for r in regions}
     faults: List[str] = []
     exact_faults: List[str] = []
     outcomes = [r.get("region_status") for r in regions]
@@ -265,7 +264,7 @@ def judge(first: Dict[str, Any], last: Dict[str, Any], ends: List[Dict[str, Any]
     counted = (job.get("region_success"), job.get("region_error"))
     if counted != (success, error):
         exact_faults.append(f"job counts {counted[0]}+{counted[1]}, its regions' outcomes {success}+{error}")
-    for position, region in sorted(positions(first, by_bounds).items()):
+    for position, region in sorted(by_index.items()):
         tiles = set(first["tiles"][str(position)])
         lists = [[bounds_key(t) for t in region.get(n) or []] for n in ("succeeded_tiles", "failed_tiles")]
         stored_counts = (region.get("succeeded_tile_count"), region.get("failed_tile_count"))
@@ -297,21 +296,6 @@ def judge(first: Dict[str, Any], last: Dict[str, Any], ends: List[Dict[str, Any]
     verdict = "whole" if not exact_faults and not faults else "exact" if not exact_faults else "not exact"
     return {"verdict": verdict, "counts": f"{counted[0]}+{counted[1]}", "faults": exact_faults + faults,
             "sink_writes": len(ends)}
-
-
-def positions(first: Dict[str, Any], by_bounds: Dict[str, Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:
-    """The stored regions by their index in the image (region 0 is the one the image handler processes)."""
-    from run_image import bounds_key
-
-    found: Dict[int, Dict[str, Any]] = {}
-    for i, message in first["messages"].items():
-        region = by_bounds.get(bounds_key(message["region_bounds"]))
-        if region is not None:
-            found[int(i)] = region
-    for region in by_bounds.values():  # region 0 is never queued: the one left
-        if all(region is not other for other in found.values()):
-            found[0] = region
-    return found
 
 
 def crash_table(out_dir: Path, endpoint: str, model_url: str,
@@ -357,7 +341,6 @@ def crash_table(out_dir: Path, endpoint: str, model_url: str,
 
 def main(argv: List[str]) -> int:
     if len(argv) == 3 and argv[0] == "worker":
-        sys.path.insert(0, str(HERE))
         import logging
 
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

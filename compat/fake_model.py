@@ -71,17 +71,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, json.dumps(features).encode(), "application/json")
 
     def _body(self) -> bytes:
-        """The request body, sent with a length or chunked (urllib3 chunks a file it is given)."""
+        """The request body, sent with a length or chunked (urllib3 chunks a file it is given); one cut short
+        (the caller went away: a worker the crash table kills) is a ``ConnectionError``."""
         if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if len(body) < length:
+                raise ConnectionError("the request's body was cut short")
+            return body
         chunks: List[bytes] = []
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            line = self.rfile.readline()
+            if not line:
+                raise ConnectionError("the request's body was cut short")
+            size = int(line.split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
                 return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise ConnectionError("the request's body was cut short")
+            chunks.append(chunk)
             self.rfile.readline()
 
     def _answer(self, status: int, payload: bytes, content_type: str) -> None:
