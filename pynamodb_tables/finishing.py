@@ -121,12 +121,13 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
                     logger.debug("%s: refused (the region changed), after %d refusals", key, seen.refusals)
                     raise
                 stored_job = refused.stored_items[1]
+                if refused.refused[0]:  # (both changed: decided again on the region as stored, where a
+                    if stored_job is not None:  # region ended since still gets its late tiles)
+                        known_count, counted = True, job_counted(stored_job, key["region_id"])
+                    raise
                 if stored_job is None:
                     raise CompleteRegionException(jobs.missing, table=jobs.table_name,
                                                   key=job_key) from refused.__cause__
-                if refused.refused[0]:  # (both changed: decided again on the region as stored)
-                    known_count, counted = True, job_counted(stored_job, key["region_id"])
-                    raise
                 was = job_counted(stored_job, key["region_id"])
                 if known_count and was == counted:  # (the record holds, a counter does not: see job_can_count)
                     raise job_refusal(jobs, job_key, stored_job) from refused.__cause__

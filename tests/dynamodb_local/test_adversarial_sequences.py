@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 
 from pynamodb_tables import (
+    CompleteRegionException,
     EndImageException,
     GetImageRequestItemException,
     GetRegionRequestItemException,
@@ -370,3 +371,22 @@ def test_copy_is_untouched_by_a_refusal(tables):
     with pytest.raises(PynamoDBTablesError):
         region_table.complete_region_request(region, RequestStatus.FAILED)  # refused: another outcome
     assert region.attribute_values == before
+
+
+def test_late_tiles_from_a_stale_copy_are_recorded_when_the_job_is_missing(tables):
+    """A recorder holding a running copy of an attempt that has ended since, completing with no job: its
+    tiles are recorded as late tiles (as from a fresh copy) and the missing job is the error. (Found by
+    the model-based test: both writes of the transaction refused, the job's refusal raised first.)"""
+    job_table, region_table = tables
+    region = region_table.start_region_request(RegionRequestItem("r", "img", "job"))
+    stale = copy.deepcopy(region)
+    for _ in range(2):  # (ended, restarted, ended again: the copy's attempt is long gone)
+        region = region_table.complete_region_request(region, RequestStatus.FAILED)
+        region = region_table.start_region_request(region)
+    region_table.complete_region_request(region, RequestStatus.FAILED)
+    recorder = TileRecorder(region_table, "img", "r", region=stale)
+    for tile in grid(2):
+        recorder.record(tile, TileState.SUCCEEDED)
+    with pytest.raises(CompleteRegionException, match="job"):
+        recorder.complete(job_table, RequestStatus.SUCCESS)
+    assert region_table.get_region_request("r", "img").succeeded_tiles == grid(2)

@@ -26,7 +26,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -69,6 +69,9 @@ WORKERS = 3
 FAULT_KINDS = ("lost-response", "lost-timeout", "no-answer", "throttle", "server-error", "transaction-conflict")
 OUTCOMES = (RequestStatus.SUCCESS, RequestStatus.PARTIAL, RequestStatus.FAILED)
 ENDED = tuple(outcome.value for outcome in OUTCOMES)  # a region's statuses once it has an outcome
+#: Another worker's repair between the model runner's two calls (issue 23, finding 9): (which other worker, by
+#: its distance from the one making the calls; the repair).
+Gap = Tuple[int, str]
 
 
 def category_of(outcome: str) -> str:
@@ -201,11 +204,12 @@ class Model:
     # -- the model runner's two calls (two_calls.py) ----------------------------------------------
 
     def two_calls(self, region_id: str, outcome: str, order: str, stop_after: Optional[int], fault: Optional[str],
-                  fault_at: int, tied: bool) -> Optional[type]:
+                  fault_at: int, gap: Optional[Gap], tied: bool, gap_raised: Optional[type]) -> Optional[type]:
         """The runner's handler: start the region, then ``JobTable.complete_region_request`` and
         ``RegionRequestTable.complete_region_request`` (success order), or the other way round (failure
-        order); the worker dies after call ``stop_after`` (0: the start). ``tied``: the job's call counts the
-        region (the job was started before it, as the worker saw); otherwise it is a bare counter."""
+        order); the worker dies after call ``stop_after`` (0: the start). ``gap``: another worker's repair
+        between the two calls (it raised ``gap_raised``). ``tied``: the job's call counts the region (the
+        job was started before it, as the worker saw); otherwise it is a bare counter."""
         self.start_region(region_id)
         region = self.regions[region_id]
         final = region.status == "SUCCESS"  # (a replay: its count stays a success)
@@ -219,6 +223,8 @@ class Model:
                 raised = self.region_call(region_id, outcome)
             if raised is not None or stop_after == number:
                 return raised
+            if number == 1 and gap is not None and not error_class(gap_raised, self.apply((gap[1],))):
+                return Unexplained
         return None
 
     def job_call(self, region: RegionModel, category: str, tied: bool) -> Optional[type]:
@@ -359,6 +365,8 @@ class Worker:
         self.wrote_at_once = False  # the last buffered add_tile was for a region the process had not seen stored
         self.thread = ThreadPoolExecutor(max_workers=1)  # its own (a tie lives in the thread that started a region)
         self.tied = False  # the last two calls' start tied the job's call to its region (as the worker saw the job)
+        self.between: Optional[Callable[[], Optional[type]]] = None  # another worker's step between the two calls
+        self.between_raised: Optional[type] = None  # (what it raised)
 
     def dies(self) -> None:
         """The worker is gone and comes back: it holds nothing, and its thread is a new one (no tie)."""
@@ -367,9 +375,10 @@ class Worker:
         self.thread = ThreadPoolExecutor(max_workers=1)
 
     def two_calls(self, image_id: str, region_id: str, outcome: str, order: str, stop_after: Optional[int],
-                  fault: Optional[str], fault_at: int) -> Tuple[Optional[type], bool]:
+                  fault: Optional[str], fault_at: int, gap: Optional[Gap]) -> Tuple[Optional[type], bool]:
         """The model runner's handler on one region (``Model.two_calls``), ``fault`` on call ``fault_at``'s first
-        request; run in the worker's own thread. Returns what it raised, and whether the worker died."""
+        request, ``between`` (another worker's repair) run after the first of the two calls if ``gap``; run in
+        the worker's own thread. Returns what it raised, and whether the worker died."""
         calls = ("start", "job", "region") if order == "success" else ("start", "region", "job")
         item = self.held.get(region_id) or RegionRequestItem(region_id, image_id, "job")
         self.tied = False
@@ -392,6 +401,8 @@ class Worker:
                 self.fault.disarm()
             if stop_after == number:
                 return None, True
+            if number == 1 and gap is not None and self.between is not None:
+                self.between_raised = self.between()
         return None, False
 
     def run(self, image_id: str, step: Tuple[Any, ...]) -> Optional[type]:
@@ -516,6 +527,11 @@ NUMBERS = ("start_time", "last_updated_time", "end_time", "processing_duration",
            "succeeded_tile_count", "failed_tile_count")
 
 
+class Unexplained(Exception):
+    """What the model expects of a call when a step inside it (a repair between the two calls) raised what
+    the model did not expect: nothing a worker raises is one, so no order explains the tables."""
+
+
 def error_class(raised: Optional[type], expected: Optional[type]) -> bool:
     """``raised`` is what the model expects (a subclass of it, e.g. RegionAlreadyCompleteError)."""
     if expected is None or raised is None:
@@ -573,6 +589,7 @@ two_call_steps = st.tuples(
     st.just("two_calls"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
     st.sampled_from(["success", "failure"]), st.sampled_from([None, 0, 1, 2]),
     st.one_of(st.none(), st.sampled_from(FAULT_KINDS)), st.integers(0, 2),
+    st.one_of(st.none(), st.tuples(st.integers(1, WORKERS - 1), st.sampled_from(["reconcile", "fail_stale"]))),
 ).map(lambda step: step if step[3] == "success" else (*step[:2], "FAILED", *step[3:]))  # (failure: FAILED)
 
 repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
@@ -690,6 +707,10 @@ class Workers(RuleBasedStateMachine):
                 for other_step in window:
                     interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
         new_region = step[0] == "start_region" and step[1] not in self.model.regions
+        if step[0] == "two_calls" and step[7] is not None:  # another worker's repair, in its own thread
+            repairer, repair = self.workers[(worker + step[7][0]) % WORKERS], (step[7][1],)
+            self.workers[worker].between = lambda: repairer.thread.submit(repairer.run, self.image_id, repair).result()
+            self.workers[worker].between_raised = None
         if fault is not None:
             self.workers[worker].fault.arm(fault, between)
         raised = self.workers[worker].run(self.image_id, step)
@@ -697,8 +718,8 @@ class Workers(RuleBasedStateMachine):
         self.workers[worker].fault.disarm()
         if step[0] == "buffered_add" and self.workers[worker].wrote_at_once:  # not buffered: written at once
             step = ("add_tiles", step[1], ((step[2], step[3]),))
-        if step[0] == "two_calls":  # (whether the job's call was tied, as the worker saw the job)
-            step = (*step, self.workers[worker].tied)
+        if step[0] == "two_calls":  # (whether the job's call was tied, as the worker saw the job; the gap's raise)
+            step = (*step, self.workers[worker].tied, self.workers[worker].between_raised)
         # Without another worker's step in between, the step took effect alone. With one, the lost
         # request may have been the step's own write or one before it: either order may be right.
         # Tiles are recorded by content, in any attempt (a late tile is recorded too): an append whose
