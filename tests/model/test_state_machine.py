@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from pynamodb_tables import (
     CompleteRegionException,
@@ -588,9 +588,9 @@ elsewhere_steps = st.one_of(
 two_call_steps = st.tuples(
     st.just("two_calls"), st.sampled_from(REGIONS), st.sampled_from([o.value for o in OUTCOMES]),
     st.sampled_from(["success", "failure"]), st.sampled_from([None, 0, 1, 2]),
-    st.one_of(st.none(), st.sampled_from(FAULT_KINDS)), st.integers(0, 2),
-    st.one_of(st.none(), st.tuples(st.integers(1, WORKERS - 1), st.sampled_from(["reconcile", "fail_stale"]))),
+    st.one_of(st.none(), st.sampled_from(FAULT_KINDS)), st.integers(0, 2), st.none(),  # (no gap: below)
 ).map(lambda step: step if step[3] == "success" else (*step[:2], "FAILED", *step[3:]))  # (failure: FAILED)
+gaps = st.tuples(st.integers(1, WORKERS - 1), st.sampled_from(["reconcile", "fail_stale"]))
 
 repair_steps = st.one_of(st.just(("reconcile",)), st.just(("fail_stale",)),
                          st.tuples(st.just("old_counts"), st.sampled_from(REGIONS)))
@@ -614,6 +614,13 @@ class Workers(RuleBasedStateMachine):
         self.start_times: Dict[str, int] = {}
         tile_buffer._forget_all()  # nothing buffered from an earlier program
 
+    @initialize(started=st.booleans())
+    def begin(self, started: bool) -> None:
+        """Half the programs begin with the image started (the others start it, or not, as a step): the
+        steps that need the job (the two calls, the repairs between them) meet one more often."""
+        if started:
+            self.take(0, ("start_image",), None, None)
+
     @rule(worker=st.integers(0, WORKERS - 1), step=steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
           other=others)
@@ -626,6 +633,13 @@ class Workers(RuleBasedStateMachine):
         """The model runner's handler finishes a region with its two calls, in either order, the worker dying
         after any of them (a fault on one of its requests): the message comes again as another such step."""
         self.take(worker, step, None, None)
+
+    @rule(worker=st.integers(0, WORKERS - 1), step=two_call_steps, stop_after=st.sampled_from([None, 2]), gap=gaps)
+    def repair_between_the_two_calls(self, worker: int, step: Tuple[Any, ...], stop_after: Optional[int],
+                                     gap: Gap) -> None:
+        """Another worker runs a repair (reconcile, fail-stale) between the model runner's two calls, in either
+        order (issue 23, finding 9: a reconcile there once counted the region twice)."""
+        self.take(worker, (*step[:4], stop_after, *step[5:7], gap), None, None)
 
     @rule(worker=st.integers(0, WORKERS - 1), step=repair_steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
