@@ -22,10 +22,10 @@ from .errors import (
     UpdateImageException,
     UpdateRegionException,
 )
+from .items import RequestStatus, TileState
 from .job_table import JobItem, JobTable
 from .observing import OperationEvent, subscribe
 from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process
-from .status import RequestStatus, TileState
 from .tile_recorder import TileRecorder
 
 __version__ = "0.1.0"

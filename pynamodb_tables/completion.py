@@ -3,13 +3,11 @@
 from . import validation
 from .errors import CompleteRegionException, InvalidRequestError, failing_as
 from .finishing import finish
-from .items import copy_stored
+from .items import RegionRequestItem, RequestStatus, copy_stored
 from .job_table import JobItem, JobTable
-from .models import RegionRequestItem
 from .observing import observed
 from .region_request_table import RegionRequestTable, own_values
 from .region_states import terminal_status
-from .status import RequestStatus
 from .store import store_of
 
 OPERATION = "complete_region"

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 from . import clock, tile_writes
 from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
 from .failures import Failed, TransactionRefused
-from .items import set_actions, with_values
-from .models import JobItem, RegionRequestItem
+from .items import JobItem, RegionRequestItem, RequestStatus, set_actions, with_values
 from .optimistic import Seen, settle
 from .region_states import (
     ERROR_COUNT,
@@ -27,7 +26,6 @@ from .region_states import (
     same_decision,
 )
 from .room import room_problem, tile_bytes
-from .status import RequestStatus
 from .store import Store, store_of
 from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
 from .transactions import Write, transact

@@ -18,8 +18,7 @@ from .errors import (
     table_operation,
 )
 from .failures import ConditionNotMet, Failed
-from .items import copy_stored, set_actions, settable, with_values
-from .models import JobItem
+from .items import JobItem, copy_stored, set_actions, settable, with_values
 from .optimistic import Seen, settle
 from .region_states import (
     ERROR_COUNT,

@@ -21,8 +21,7 @@ from .errors import (
     table_operation,
 )
 from .failures import ConditionNotMet, Failed
-from .items import copy_stored, set_actions, settable, with_values
-from .models import RegionRequestItem
+from .items import RegionRequestItem, RequestStatus, TileState, copy_stored, set_actions, settable, with_values
 from .optimistic import Seen, settle
 from .region_states import (
     EXACT_ATTEMPTS,
@@ -43,7 +42,6 @@ from .region_states import (
     totals_as_in,
 )
 from .room import has_room_for, require_room, sizes_as_in, values_size
-from .status import RequestStatus, TileState
 from .tile_buffer import buffer_of, flush_seconds
 from .tiles import Batch, tiles_to_process
 from .transactions import Write, transact

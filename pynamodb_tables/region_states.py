@@ -36,11 +36,17 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 from pynamodb.expressions.condition import Condition
 
 from . import clock, validation
-from .attributes import TileListAttribute
 from .errors import InvalidRegionRequestException
-from .items import absent, still
-from .models import JobItem, RegionRequestItem
-from .status import NON_TERMINAL_VALUES, TERMINAL_VALUES, RequestStatus
+from .items import (
+    NON_TERMINAL_VALUES,
+    TERMINAL_VALUES,
+    JobItem,
+    RegionRequestItem,
+    RequestStatus,
+    TileListAttribute,
+    absent,
+    still,
+)
 from .tiles import has_length_of, is_empty
 
 #: Attributes only the table's own state changes write; items never overwrite them.

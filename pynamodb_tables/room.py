@@ -22,11 +22,9 @@ from pynamodb.attributes import Attribute, ListAttribute, NumberAttribute, TTLAt
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from .attributes import TileListAttribute
 from .errors import PynamoDBTablesError, RegionFullError
 from .failures import Failed
-from .items import absent, with_values
-from .models import RegionRequestItem
+from .items import RegionRequestItem, RequestStatus, TileListAttribute, absent, with_values
 from .sizing import (
     ITEM_BUDGET,
     ITEM_LIMIT,
@@ -37,7 +35,6 @@ from .sizing import (
     tiles_size,
     value_size,
 )
-from .status import RequestStatus
 from .tiles import Batch, length
 
 #: Widest ``region_status``.

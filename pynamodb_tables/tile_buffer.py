@@ -31,11 +31,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from . import validation
-from .attributes import Box
 from .errors import ConfigurationError, RegionFullError
-from .models import RegionRequestItem
+from .items import Box, RegionRequestItem, TileState
 from .observing import announce
-from .status import TileState
 from .tiles import Batch, TileKey, recorded, tile_key, tile_lists
 
 if TYPE_CHECKING:

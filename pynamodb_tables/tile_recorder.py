@@ -7,14 +7,12 @@ from types import TracebackType
 from typing import Any, Dict, List, Optional, Type
 
 from . import validation
-from .attributes import Box
 from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionException, located, operation
 from .finishing import finish
+from .items import Box, RegionRequestItem, RequestStatus, TileState
 from .job_table import JobItem, JobTable
-from .models import RegionRequestItem
 from .region_request_table import RegionRequestTable
 from .region_states import terminal_status
-from .status import RequestStatus, TileState
 from .store import store_of
 
 logger = logging.getLogger("pynamodb_tables")

@@ -19,7 +19,7 @@ from pynamodb.expressions.condition import Condition
 from . import clock, validation
 from .errors import RegionFullError
 from .failures import Failed
-from .models import RegionRequestItem
+from .items import RegionRequestItem
 from .optimistic import Seen, settle
 from .region_states import EXACT_ATTEMPTS, unchanged
 from .room import has_room_for, require_room, room_since, tile_bytes

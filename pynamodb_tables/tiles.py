@@ -11,10 +11,7 @@ from pynamodb.expressions.operand import Value
 from pynamodb.expressions.update import Action
 
 from . import validation
-from .attributes import Box, BoxAttribute, TileListAttribute
-from .items import absent
-from .models import RegionRequestItem
-from .status import TileState
+from .items import Box, BoxAttribute, RegionRequestItem, TileListAttribute, TileState, absent
 
 #: Most tiles a write checks one by one in its condition (a ``contains`` and an ``OR`` each,
 #: beside sixteen operators for the room: ``room.has_room_for``; DynamoDB allows 300 in an expression).

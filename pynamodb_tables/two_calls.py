@@ -26,10 +26,8 @@ from typing import Any, Optional
 
 from pynamodb.expressions.condition import Condition
 
-from .items import still
-from .models import JobItem, RegionRequestItem
+from .items import JobItem, RegionRequestItem, RequestStatus, still
 from .region_states import SUCCESS_COUNT
-from .status import RequestStatus
 from .store import Store
 
 

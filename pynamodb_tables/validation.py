@@ -17,11 +17,20 @@ from typing import Any, Dict, List, Tuple, Type, cast
 from pynamodb.attributes import Attribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.models import Model
 
-from .attributes import Box, BoxAttribute, IntPairAttribute, Pair, TileListAttribute, as_int
 from .errors import InvalidRegionRequestException, InvalidRequestError, InvalidTileError, PynamoDBTablesError
-from .models import JobItem, RegionRequestItem
+from .items import (
+    Box,
+    BoxAttribute,
+    IntPairAttribute,
+    JobItem,
+    Pair,
+    RegionRequestItem,
+    RequestStatus,
+    TileListAttribute,
+    TileState,
+    as_int,
+)
 from .sizing import MAX_PIXEL, MAX_TEXT
-from .status import RequestStatus, TileState
 
 #: DynamoDB's limits on key values, in UTF-8 bytes.
 HASH_KEY_MAX_BYTES = 2048

@@ -4,9 +4,9 @@ import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from ..items import RequestStatus
 from ..job_table import JobItem
 from ..region_request_table import RegionRequestItem
-from ..status import RequestStatus
 from .demo_scenario import DemoEvent, Scenario
 from .job_status import whole
 

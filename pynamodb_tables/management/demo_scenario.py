@@ -3,10 +3,9 @@
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from ..attributes import Box
 from ..event_summary import OperationFigures
+from ..items import Box, RequestStatus
 from ..region_request_table import RegionRequestItem
-from ..status import RequestStatus
 
 TILE = 512
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
+from ..items import RegionRequestItem
 from ..job_table import JobItem
-from ..models import RegionRequestItem
 from ..repair.job_scan import read_job
 from .settings import TablePair
 

@@ -16,11 +16,10 @@ from .. import clock, validation
 from ..errors import CompleteRegionException, InvalidRequestError, failing_as
 from ..failures import ConditionNotMet
 from ..finishing import finish
+from ..items import RegionRequestItem, RequestStatus
 from ..job_table import JobTable
-from ..models import RegionRequestItem
 from ..region_request_table import RegionRequestTable
 from ..region_states import is_running_status
-from ..status import RequestStatus
 from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job

@@ -37,9 +37,8 @@ from pynamodb.expressions.update import Action
 
 from ..errors import CompleteRegionException, UpdateRegionException, failing_as
 from ..failures import ConditionNotMet
-from ..items import still
+from ..items import RegionRequestItem, RequestStatus, still
 from ..job_table import JobItem, JobTable
-from ..models import RegionRequestItem
 from ..optimistic import Seen, settle
 from ..region_request_table import RegionRequestTable
 from ..region_states import (
@@ -51,7 +50,6 @@ from ..region_states import (
     job_exists,
     unchanged,
 )
-from ..status import RequestStatus
 from ..store import store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job

@@ -25,7 +25,7 @@ from pynamodb_tables import (
     UpdateRegionException,
     complete_region,
 )
-from pynamodb_tables.attributes import TileListAttribute
+from pynamodb_tables.items import TileListAttribute
 from pynamodb_tables.sizing import MAX_PIXEL
 from tests.support.faults import CallCounter, FaultInjector, clients_of
 

@@ -19,7 +19,7 @@ from pynamodb_tables import (
     complete_region,
     tiles_to_process,
 )
-from pynamodb_tables.attributes import TileListAttribute
+from pynamodb_tables.items import TileListAttribute
 from pynamodb_tables.sizing import value_size
 from pynamodb_tables.store import store_of
 from tests.support.backends import T0
@@ -251,7 +251,7 @@ def test_item_sizes_match_dynamodb(value, size):
 def test_tile_lists_sized_and_written_from_their_ints_as_pynamodb_would(tiles):
     from pynamodb.attributes import ListAttribute
 
-    from pynamodb_tables.attributes import BoxAttribute
+    from pynamodb_tables.items import BoxAttribute
     from pynamodb_tables.sizing import tiles_size
 
     wire = ListAttribute(of=BoxAttribute).serialize(tiles)  # PynamoDB's own, element by element
