@@ -2,7 +2,7 @@
 
 - :class:`ConditionNotMet` (and :class:`TransactionRefused`): a conditional write was refused and
   changed nothing; it carries the item as stored, so the operation decides again
-  (``optimistic.settle``).
+  (``store.settle``).
 - :class:`Failed`: the operation failed (a request DynamoDB did not take, an unknown item, an
   item that cannot be read...). The operation's wrapper (``errors.operation``) raises it as the
   operation's public error, naming the operation, the table and the key, chaining the cause: the

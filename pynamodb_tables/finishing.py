@@ -12,7 +12,6 @@ from . import clock, tile_writes
 from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
 from .failures import Failed, TransactionRefused
 from .items import JobItem, RegionRequestItem, RequestStatus, set_actions, with_values
-from .optimistic import Seen, settle
 from .region_states import (
     ERROR_COUNT,
     EXACT_ATTEMPTS,
@@ -26,9 +25,8 @@ from .region_states import (
     same_decision,
 )
 from .room import room_problem, tile_bytes
-from .store import Store, store_of
+from .store import Seen, Store, Write, settle, store_of, transact
 from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
-from .transactions import Write, transact
 
 if TYPE_CHECKING:
     from .job_table import JobTable

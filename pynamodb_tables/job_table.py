@@ -3,7 +3,6 @@
 from typing import Any, Dict, Optional
 
 from . import clock, validation
-from .base_table import BoundTable
 from .errors import (
     CompleteRegionException,
     EndImageException,
@@ -19,7 +18,6 @@ from .errors import (
 )
 from .failures import ConditionNotMet, Failed
 from .items import JobItem, copy_stored, set_actions, settable, with_values
-from .optimistic import Seen, settle
 from .region_states import (
     ERROR_COUNT,
     SUCCESS_COUNT,
@@ -33,7 +31,7 @@ from .region_states import (
     job_is_running,
 )
 from .room import has_room_for, room_problem, sizes_as_in, values_size
-from .transactions import Write, transact
+from .store import BoundTable, Seen, Write, settle, transact
 from .two_calls import Tie, is_made_for, made_for, tie_for, untie
 
 __all__ = ["JOB_TABLE_ENV", "JobItem", "JobTable"]

@@ -1,14 +1,13 @@
 """The region request table: one item per region of an image, with its tiles and outcome.
 
 Its state changes are written as conditions in ``region_states.py``, each decided and written
-again from the refusal by ``optimistic.settle``; its tile writes in ``tile_writes.py``; a
+again from the refusal by ``store.settle``; its tile writes in ``tile_writes.py``; a
 completion in ``finishing.py``; the item's size rule in ``room.py``.
 """
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
 from . import clock, finishing, tile_writes, validation
-from .base_table import BoundTable
 from .errors import (
     CompleteRegionException,
     GetRegionRequestItemException,
@@ -22,7 +21,6 @@ from .errors import (
 )
 from .failures import ConditionNotMet, Failed
 from .items import RegionRequestItem, RequestStatus, TileState, copy_stored, set_actions, settable, with_values
-from .optimistic import Seen, settle
 from .region_states import (
     EXACT_ATTEMPTS,
     LIFECYCLE_ATTRIBUTES,
@@ -42,9 +40,9 @@ from .region_states import (
     totals_as_in,
 )
 from .room import has_room_for, require_room, sizes_as_in, values_size
+from .store import BoundTable, Seen, Write, settle, transact
 from .tile_buffer import buffer_of, flush_seconds
 from .tiles import Batch, tiles_to_process
-from .transactions import Write, transact
 from .two_calls import forget, tie_to
 
 __all__ = ["REGION_REQUEST_TABLE_ENV", "RegionRequestItem", "RegionRequestTable", "tiles_to_process"]

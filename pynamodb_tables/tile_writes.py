@@ -20,10 +20,9 @@ from . import clock, validation
 from .errors import RegionFullError
 from .failures import Failed
 from .items import RegionRequestItem
-from .optimistic import Seen, settle
 from .region_states import EXACT_ATTEMPTS, unchanged
 from .room import has_room_for, require_room, room_since, tile_bytes
-from .store import Store
+from .store import Seen, Store, settle
 from .tiles import (
     MAX_TILES_PER_WRITE,
     Batch,

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.attributes import TTLAttribute
 
-from ..base_table import BoundTable
+from ..store import BoundTable
 from .settings import TablePair
 
 ON_DEMAND, PROVISIONED = "PAY_PER_REQUEST", "PROVISIONED"

@@ -14,8 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from botocore.exceptions import ClientError
 
-from ..base_table import BoundTable
-from ..store import store_of
+from ..store import BoundTable, store_of
 from .definition import PROVISIONED, Key, model_keys, model_ttl_attribute
 from .errors import error_code
 from .reads import ReadCost, pages, table_client

@@ -8,11 +8,10 @@ again on its own instead of restarting the scan.
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator
 
-from ..base_table import BoundTable
 from ..connection import read_page
 from ..repair.job_scan import paginate
 from ..retry import SendError, send
-from ..store import store_of
+from ..store import BoundTable, store_of
 from .errors import CommandError
 
 

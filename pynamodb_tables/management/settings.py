@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from typing import Any, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ..base_table import BoundTable
 from ..errors import ConfigurationError
 from ..job_table import JOB_TABLE_ENV, JobTable
 from ..region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
+from ..store import BoundTable
 from .errors import EXIT_USAGE, REGION_ENV, CommandError
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List
 
-from ..base_table import BoundTable
+from ..store import BoundTable
 
 #: Whether each operation's units are read or write units.
 KINDS = {"GetItem": "read", "Query": "read", "Scan": "read", "BatchGetItem": "read", "TransactGetItems": "read",

@@ -39,7 +39,6 @@ from ..errors import CompleteRegionException, UpdateRegionException, failing_as
 from ..failures import ConditionNotMet
 from ..items import RegionRequestItem, RequestStatus, still
 from ..job_table import JobItem, JobTable
-from ..optimistic import Seen, settle
 from ..region_request_table import RegionRequestTable
 from ..region_states import (
     counted_entry,
@@ -50,7 +49,7 @@ from ..region_states import (
     job_exists,
     unchanged,
 )
-from ..store import store_of
+from ..store import Seen, settle, store_of
 from .capacity import Capacity, metered
 from .job_scan import jobs_to_repair, read_job
 
