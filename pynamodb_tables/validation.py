@@ -30,7 +30,11 @@ from .items import (
     TileState,
     as_int,
 )
-from .sizing import MAX_PIXEL, MAX_TEXT
+
+#: Largest coordinate or size in a tile or box (GDAL's rasters are indexed by 32-bit ints).
+MAX_PIXEL = 2**31 - 1
+#: Longest value of a region's other text attributes (an IAM role ARN may take 2048).
+MAX_TEXT = 2048
 
 #: DynamoDB's limits on key values, in UTF-8 bytes.
 HASH_KEY_MAX_BYTES = 2048
@@ -119,7 +123,7 @@ def _sequence(value: Any) -> bool:
 
 
 def pair(value: Any, name: str, *, minimum: int, error: Type[InvalidRequestError] = InvalidRequestError) -> Pair:
-    """Two ints, each from ``minimum`` to :data:`~pynamodb_tables.sizing.MAX_PIXEL`, as a list."""
+    """Two ints, each from ``minimum`` to :data:`~pynamodb_tables.validation.MAX_PIXEL`, as a list."""
     numbers_ = [as_int(each) for each in value] if _sequence(value) and len(value) == 2 else [None]
     if any(each is None for each in numbers_):
         raise error(f"{name} must be two ints, got {value!r}")

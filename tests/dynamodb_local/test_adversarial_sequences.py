@@ -29,7 +29,7 @@ from pynamodb_tables import (
     UpdateRegionException,
     complete_region,
 )
-from pynamodb_tables.sizing import ITEM_LIMIT, item_size
+from pynamodb_tables.room import ITEM_LIMIT, item_size
 from tests.support.faults import ArmedFault, CallCounter, clients_of
 from tests.support.seed_forms import Int64
 

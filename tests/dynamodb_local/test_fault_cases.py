@@ -26,7 +26,7 @@ from pynamodb_tables import (
     complete_region,
 )
 from pynamodb_tables.items import TileListAttribute
-from pynamodb_tables.sizing import MAX_PIXEL
+from pynamodb_tables.validation import MAX_PIXEL
 from tests.support.faults import CallCounter, FaultInjector, clients_of
 
 pytestmark = pytest.mark.dynamodb_local

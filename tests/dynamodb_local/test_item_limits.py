@@ -14,7 +14,7 @@ from pynamodb_tables import (
     UpdateRegionException,
     complete_region,
 )
-from pynamodb_tables.sizing import ITEM_BUDGET, ITEM_LIMIT, item_size
+from pynamodb_tables.room import ITEM_BUDGET, ITEM_LIMIT, item_size
 from tests.unit.test_tile_recording import grid
 
 pytestmark = pytest.mark.parametrize("backend", ["dynamodb_local"], indirect=True)  # (the tables fixture's)

@@ -29,7 +29,7 @@ from pynamodb_tables import (
     tile_buffer,
 )
 from pynamodb_tables.repair import fail_stale, reconcile
-from pynamodb_tables.sizing import ITEM_LIMIT
+from pynamodb_tables.room import ITEM_LIMIT
 from tests.support.faults import CallCounter, FaultInjector, clients_of
 from tests.support.workers import buffer_tiles_and_return
 

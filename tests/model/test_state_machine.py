@@ -54,8 +54,7 @@ from pynamodb_tables import (
 )
 from pynamodb_tables.errors import failing_as
 from pynamodb_tables.repair import fail_stale, reconcile
-from pynamodb_tables.room import reserved_size
-from pynamodb_tables.sizing import ITEM_BUDGET
+from pynamodb_tables.room import ITEM_BUDGET, reserved_size
 from pynamodb_tables.store import store_of
 from tests.support.faults import ArmedFault, clients_of
 from tests.support.model_runner_items import OldWorker

@@ -20,7 +20,7 @@ from pynamodb_tables import (
     tiles_to_process,
 )
 from pynamodb_tables.items import TileListAttribute
-from pynamodb_tables.sizing import value_size
+from pynamodb_tables.room import value_size
 from pynamodb_tables.store import store_of
 from tests.support.backends import T0
 from tests.support.faults import CallCounter, FaultInjector, clients_of
@@ -252,7 +252,7 @@ def test_tile_lists_sized_and_written_from_their_ints_as_pynamodb_would(tiles):
     from pynamodb.attributes import ListAttribute
 
     from pynamodb_tables.items import BoxAttribute
-    from pynamodb_tables.sizing import tiles_size
+    from pynamodb_tables.room import tiles_size
 
     wire = ListAttribute(of=BoxAttribute).serialize(tiles)  # PynamoDB's own, element by element
     assert TileListAttribute().serialize(tiles) == wire
@@ -260,7 +260,7 @@ def test_tile_lists_sized_and_written_from_their_ints_as_pynamodb_would(tiles):
 
 
 def test_tiles_not_of_the_packages_form_are_measured_and_written_by_pynamodb():
-    from pynamodb_tables.sizing import tiles_size
+    from pynamodb_tables.room import tiles_size
 
     assert tiles_size([[[0, 0], [1]]]) is None and tiles_size([[(0, 0), [1, 1]]]) is None
     assert tiles_size([[[True, 0], [1, 1]]]) is None
