@@ -211,13 +211,13 @@ class Model:
         job was started before it, as the worker saw); otherwise it is a bare counter."""
         self.start_region(region_id)
         region = self.regions[region_id]
-        final = region.status == "SUCCESS"  # (a replay: its count stays a success)
+        final = region.status == "SUCCESS"  # (a replay: its count stays a success; a bare count is the call's)
         if stop_after == 0:
             return None
         calls = ("job", "region") if order == "success" else ("region", "job")
         for number, call in enumerate(calls, start=1):
             if call == "job":
-                raised = self.job_call(region, category_of("SUCCESS" if final else outcome), tied)
+                raised = self.job_call(region, category_of("SUCCESS" if final and tied else outcome), tied)
             else:
                 raised = self.region_call(region_id, outcome)
             if raised is not None or stop_after == number:
