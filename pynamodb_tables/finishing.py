@@ -8,10 +8,10 @@ Used by ``RegionRequestTable.complete_region_request`` (no job), ``complete_regi
 import logging
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
-from . import clock, tile_writes
+from . import clock
 from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
 from .failures import Failed, TransactionRefused
-from .items import JobItem, RegionRequestItem, RequestStatus, set_actions, with_values
+from .items import Batch, JobItem, RegionRequestItem, RequestStatus, recorded, set_actions, tile_lists, with_values
 from .region_states import (
     ERROR_COUNT,
     EXACT_ATTEMPTS,
@@ -26,7 +26,7 @@ from .region_states import (
 )
 from .room import room_problem, tile_bytes
 from .store import Seen, Store, Write, settle, store_of, transact
-from .tiles import Batch, append_actions, new_tiles, recorded, tile_lists
+from .tiles import append_actions, new_tiles, write_tiles
 
 if TYPE_CHECKING:
     from .job_table import JobTable
@@ -144,7 +144,7 @@ def _record(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch,
     """The tiles of ``batch`` the region lacks, in a write of their own (whose failures are the
     tile write's: :class:`~pynamodb_tables.errors.UpdateRegionException`)."""
     with failing_as(UpdateRegionException, None, store.table_name):
-        return tile_writes.record(store, key, batch, region=stored)
+        return write_tiles(store, key, batch, region=stored)
 
 
 def is_running_copy(item: Optional[RegionRequestItem]) -> bool:

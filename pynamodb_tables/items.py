@@ -30,7 +30,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 from pynamodb.constants import NULL
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -346,3 +346,31 @@ class RegionRequestItem(SeedItem):
     def from_region_request(cls, region_request: Any) -> "RegionRequestItem":
         """A region item from any object carrying the seed's attributes (tuples become lists)."""
         return cls(**attributes_from(cls, region_request))
+
+
+Batch = Dict[TileState, List[Box]]
+
+
+TileKey = Tuple[Tuple[int, ...], ...]
+
+
+def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
+    """The list and count attributes that record tiles of ``state``."""
+    if state is TileState.SUCCEEDED:
+        return RegionRequestItem.succeeded_tiles, RegionRequestItem.succeeded_tile_count
+    return RegionRequestItem.failed_tiles, RegionRequestItem.failed_tile_count
+
+
+def recorded(item: Optional[RegionRequestItem], state: TileState) -> List[Box]:
+    """The tiles ``item`` holds in ``state``'s list."""
+    return list(getattr(item, tile_lists(state)[0].attr_name) or []) if item is not None else []
+
+
+def tile_key(tile: Box) -> TileKey:
+    """A tile as a hashable value (tiles are recorded by content)."""
+    return tuple(tuple(pair) for pair in tile)
+
+
+def length(attribute: Any) -> Any:
+    """The stored list's length (or text's size), as an operand of a condition."""
+    return size(attribute)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)

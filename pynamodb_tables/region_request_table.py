@@ -1,13 +1,13 @@
 """The region request table: one item per region of an image, with its tiles and outcome.
 
 Its state changes are written as conditions in ``region_states.py``, each decided and written
-again from the refusal by ``store.settle``; its tile writes in ``tile_writes.py``; a
+again from the refusal by ``store.settle``; its tile writes in ``tiles.py``; a
 completion in ``finishing.py``; the item's size rule in ``room.py``.
 """
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
-from . import clock, finishing, tile_writes, validation
+from . import clock, finishing, validation
 from .errors import (
     CompleteRegionException,
     GetRegionRequestItemException,
@@ -20,7 +20,7 @@ from .errors import (
     table_operation,
 )
 from .failures import ConditionNotMet, Failed
-from .items import RegionRequestItem, RequestStatus, TileState, copy_stored, set_actions, settable, with_values
+from .items import Batch, RegionRequestItem, RequestStatus, TileState, copy_stored, set_actions, settable, with_values
 from .region_states import (
     EXACT_ATTEMPTS,
     LIFECYCLE_ATTRIBUTES,
@@ -42,7 +42,7 @@ from .region_states import (
 from .room import has_room_for, require_room, sizes_as_in, values_size
 from .store import BoundTable, Seen, Write, settle, transact
 from .tile_buffer import buffer_of, flush_seconds
-from .tiles import Batch, tiles_to_process
+from .tiles import batch_of, tiles_to_process, write_tiles
 from .two_calls import forget, tie_to
 
 __all__ = ["REGION_REQUEST_TABLE_ENV", "RegionRequestItem", "RegionRequestTable", "tiles_to_process"]
@@ -94,7 +94,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         """Write tiles the buffer held (its flush: no flush before, it is one). An observed operation of its
         own, ``flush`` (the timer's, at exit), unless a call of the package made it (then counted in that call)."""
         with operation("flush", self.table_name, UpdateRegionException, dict(zip(self._key_names, key))):
-            return tile_writes.record(self._store, self._store.key(*key), tile_writes.batch_of(batch), region=stored)
+            return write_tiles(self._store, self._store.key(*key), batch_of(batch), region=stored)
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -305,7 +305,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
                       region: Optional[RegionRequestItem]) -> RegionRequestItem:
         key = self._store.key(image_id, region_id)
         self._before(key)
-        recorded_region = tile_writes.record(self._store, key, tile_writes.batch_of(tiles), region=region)
+        recorded_region = write_tiles(self._store, key, batch_of(tiles), region=region)
         self._saw(recorded_region)
         return recorded_region
 

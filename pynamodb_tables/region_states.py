@@ -31,23 +31,28 @@ import base64
 import functools
 import hashlib
 import operator
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, cast
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Value
 
 from . import clock, validation
 from .errors import InvalidRegionRequestException
 from .items import (
     NON_TERMINAL_VALUES,
     TERMINAL_VALUES,
+    Batch,
+    Box,
+    BoxAttribute,
     JobItem,
     RegionRequestItem,
     RequestStatus,
     TileListAttribute,
     absent,
+    length,
     still,
+    tile_lists,
 )
-from .tiles import has_length_of, is_empty
 
 #: Attributes only the table's own state changes write; items never overwrite them.
 TILE_ATTRIBUTES = ("succeeded_tiles", "succeeded_tile_count", "failed_tiles", "failed_tile_count")
@@ -355,3 +360,27 @@ def job_can_count(region_id: str, was: Optional[str]) -> Condition:
     if was is not None:
         condition &= _counter(was) >= 1
     return cast(Condition, condition)
+
+
+def is_empty(tile_list: TileListAttribute) -> Condition:
+    return cast(Condition, absent(tile_list) | (length(tile_list) == 0))
+
+
+def has_length_of(tile_list: TileListAttribute, stored: Optional[Sequence[Box]]) -> Condition:
+    """``tile_list`` holds as many tiles as ``stored`` (within an attempt, lists only grow)."""
+    if not stored:
+        return is_empty(tile_list)
+    return cast(Condition, length(tile_list) == len(stored))
+
+
+def lists_as_in(item: RegionRequestItem) -> Condition:
+    """Both lists hold what ``item`` holds (they only grow within an attempt: same lengths, same tiles)."""
+    return cast(Condition, has_length_of(RegionRequestItem.succeeded_tiles, item.succeeded_tiles)
+                & has_length_of(RegionRequestItem.failed_tiles, item.failed_tiles))
+
+
+def none_recorded(batch: Batch) -> Condition:
+    """None of ``batch``'s tiles is in its state's list yet (one ``contains`` per tile)."""
+    checks = [tile_lists(state)[0].contains(Value(tile, attribute=BoxAttribute()))
+              for state, tiles in batch.items() for tile in tiles]
+    return cast(Condition, ~functools.reduce(operator.or_, checks))

@@ -28,8 +28,7 @@ from pynamodb.models import Model
 
 from .errors import PynamoDBTablesError, RegionFullError
 from .failures import Failed
-from .items import RegionRequestItem, RequestStatus, TileListAttribute, absent, with_values
-from .tiles import Batch, length
+from .items import Batch, RegionRequestItem, RequestStatus, TileListAttribute, absent, length, with_values
 
 ITEM_LIMIT = 400 * 1024
 #: What an item may fill, measured with its numbers and status at their widest (``room.reserved_size``):

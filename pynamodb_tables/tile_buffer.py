@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from . import validation
 from .errors import ConfigurationError, RegionFullError
-from .items import Box, RegionRequestItem, TileState
+from .items import Batch, Box, RegionRequestItem, TileKey, TileState, recorded, tile_key, tile_lists
 from .observing import announce
-from .tiles import Batch, TileKey, recorded, tile_key, tile_lists
 
 if TYPE_CHECKING:
     from .region_request_table import RegionRequestTable
@@ -109,7 +108,7 @@ class _Region:
     def buffer(self, tile: Box, state: TileState) -> None:
         """Buffer ``tile`` unless it is buffered already. A tile the copy of the region shows is buffered
         too: the copy may be stale (another process restarted the region, clearing its failed tiles), and
-        the write skips what the table holds (``tile_writes.record`` checks a copy, never trusts it)."""
+        the write skips what the table holds (``tiles.write_tiles`` checks a copy, never trusts it)."""
         buffered, shown, unshown = self._indexed()
         marker = tile_key(tile)
         if marker not in buffered[state]:

@@ -1,36 +1,34 @@
-"""A region's two tile lists: which list a state writes, which tiles are new, and the conditions
-and actions that append to them."""
+"""A region's tiles: its two lists (which tiles are new, the actions that append them), and writing
+them: each new tile appended once to its state's list, its count moved with it.
 
-import functools
-import operator
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, cast
+:func:`write_tiles` makes one of three writes, each one ``UpdateItem`` whose condition makes a resend
+after a lost answer (or a tile another worker recorded meanwhile) change nothing:
 
-from pynamodb.attributes import NumberAttribute
-from pynamodb.expressions.condition import Condition, size
-from pynamodb.expressions.operand import Value
+- up to :data:`MAX_TILES_PER_WRITE` tiles with no read: the condition checks each tile is new
+  (``region_states.none_recorded``) and proves the item has room (``room.has_room_for``);
+- any number of tiles decided on the item as stored (from a read, a refusal or the caller's copy):
+  on condition that the region is still exactly that item (``region_states.unchanged``), so the
+  room checked is the room written;
+- where other writers keep appending (that condition refused :data:`EXACT_ATTEMPTS` times), a
+  chunk of tiles checked new one by one, with the room proved from the lengths seen.
+"""
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from . import validation
-from .items import Box, BoxAttribute, RegionRequestItem, TileListAttribute, TileState, absent
+from . import clock, validation
+from .errors import RegionFullError
+from .failures import Failed
+from .items import Batch, Box, RegionRequestItem, TileKey, TileState, recorded, tile_key, tile_lists
+from .region_states import EXACT_ATTEMPTS, none_recorded, unchanged
+from .room import has_room_for, require_room, room_since, tile_bytes
+from .store import Seen, Store, settle
 
 #: Most tiles a write checks one by one in its condition (a ``contains`` and an ``OR`` each,
 #: beside sixteen operators for the room: ``room.has_room_for``; DynamoDB allows 300 in an expression).
 MAX_TILES_PER_WRITE = 140
-
-Batch = Dict[TileState, List[Box]]
-TileKey = Tuple[Tuple[int, ...], ...]
-
-
-def tile_lists(state: TileState) -> Tuple[TileListAttribute, NumberAttribute]:
-    """The list and count attributes that record tiles of ``state``."""
-    if state is TileState.SUCCEEDED:
-        return RegionRequestItem.succeeded_tiles, RegionRequestItem.succeeded_tile_count
-    return RegionRequestItem.failed_tiles, RegionRequestItem.failed_tile_count
-
-
-def recorded(item: Optional[RegionRequestItem], state: TileState) -> List[Box]:
-    """The tiles ``item`` holds in ``state``'s list."""
-    return list(getattr(item, tile_lists(state)[0].attr_name) or []) if item is not None else []
 
 
 def unique_tiles(tiles: Iterable[Any]) -> List[Box]:
@@ -72,40 +70,6 @@ def tiles_to_process(region_item: Optional[RegionRequestItem], tiles: Iterable[A
     return unrecorded(recorded(region_item, TileState.SUCCEEDED), unique_tiles(tiles))
 
 
-def tile_key(tile: Box) -> TileKey:
-    """A tile as a hashable value (tiles are recorded by content)."""
-    return tuple(tuple(pair) for pair in tile)
-
-
-def length(attribute: Any) -> Any:
-    """The stored list's length (or text's size), as an operand of a condition."""
-    return size(attribute)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
-
-
-def is_empty(tile_list: TileListAttribute) -> Condition:
-    return cast(Condition, absent(tile_list) | (length(tile_list) == 0))
-
-
-def has_length_of(tile_list: TileListAttribute, stored: Optional[Sequence[Box]]) -> Condition:
-    """``tile_list`` holds as many tiles as ``stored`` (within an attempt, lists only grow)."""
-    if not stored:
-        return is_empty(tile_list)
-    return cast(Condition, length(tile_list) == len(stored))
-
-
-def lists_as_in(item: RegionRequestItem) -> Condition:
-    """Both lists hold what ``item`` holds (they only grow within an attempt: same lengths, same tiles)."""
-    return cast(Condition, has_length_of(RegionRequestItem.succeeded_tiles, item.succeeded_tiles)
-                & has_length_of(RegionRequestItem.failed_tiles, item.failed_tiles))
-
-
-def none_recorded(batch: Batch) -> Condition:
-    """None of ``batch``'s tiles is in its state's list yet (one ``contains`` per tile)."""
-    checks = [tile_lists(state)[0].contains(Value(tile, attribute=BoxAttribute()))
-              for state, tiles in batch.items() for tile in tiles]
-    return cast(Condition, ~functools.reduce(operator.or_, checks))
-
-
 def append_actions(batch: Batch, stored: Optional[RegionRequestItem] = None) -> List[Action]:
     """Append each state's tiles to its list and add them to its count.
 
@@ -139,3 +103,69 @@ def first_tiles(batch: Batch, most: int) -> Batch:
 def batch_size(batch: Batch) -> int:
     return sum(len(tiles) for tiles in batch.values())
 
+
+#: Most tiles a write that checks each tile in its condition takes beside a room proof from a known state.
+LOOSE_TILES_PER_WRITE = 100
+
+
+def batch_of(tiles: Mapping[Any, Iterable[Any]]) -> Batch:
+    """Tiles by state (``{TileState.SUCCEEDED: [...], ...}``, states in any accepted form), validated, each once."""
+    batch: Batch = {}
+    for state, state_tiles in tiles.items():
+        batch.setdefault(validation.tile_state(state), []).extend(unique_tiles(state_tiles))
+    return {state: each for state, each in batch.items() if each}
+
+
+def write_tiles(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch, *,
+           region: Optional[RegionRequestItem] = None) -> RegionRequestItem:
+    """Append the tiles of ``batch`` the region lacks; returns the region as stored afterwards.
+
+    ``region``: the item as last stored, if known and normalised (its lists let the write skip
+    the per-tile checks; a stale one costs a refused write). Tiles that would break the size rule
+    raise :class:`~pynamodb_tables.errors.RegionFullError` with nothing written.
+    """
+    if not batch:
+        return region if region is not None else store.existing(key)
+
+    def step(seen: Seen[RegionRequestItem]) -> RegionRequestItem:
+        stored = seen.item
+        if not seen.known and stored is None:
+            room = has_room_for(RegionRequestItem, tile_bytes(batch)) if batch_size(batch) <= MAX_TILES_PER_WRITE \
+                else None
+            if room is not None:
+                try:  # few tiles: one write, no read (a refusal carries the item: decided on it next)
+                    return _append(store, key, batch, None, room & none_recorded(batch))
+                except Failed as failure:
+                    if not (failure.code == "ValidationException" and "data type" in failure.message):
+                        raise
+                    # A list or count another writer stored as NULL: appended to from the item as stored.
+            seen = seen.read(store.existing(key))
+        elif stored is None:
+            raise store.unknown(key) from seen.cause
+        assert seen.item is not None
+        stored = seen.item
+        new = new_tiles(stored, batch)
+        if not new:
+            # The caller's copy holds every tile: check that the table does.
+            return stored if seen.known else step(seen.read(store.existing(key)))
+        require_room(stored, key, extra=tile_bytes(new), error=RegionFullError)
+        if seen.refusals < EXACT_ATTEMPTS:
+            return _append(store, key, new, stored, unchanged(stored))
+        while new:  # other writers keep appending: each tile checked new, a chunk at a time
+            chunk = first_tiles(new, LOOSE_TILES_PER_WRITE)
+            stored = _append(store, key, chunk, None, room_since(stored, tile_bytes(chunk)) & none_recorded(chunk))
+            new = new_tiles(stored, new)
+        return stored
+
+    return settle(step, Seen(region), gave_up="tiles not recorded", key=key)
+
+
+def _append(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch,
+            stored: Optional[RegionRequestItem], condition: Condition) -> RegionRequestItem:
+    actions = [*append_actions(batch, stored), RegionRequestItem.last_updated_time.set(clock.now_ms())]
+    try:
+        return store.update(key, actions, condition)
+    except Failed as failure:
+        if failure.code == "ValidationException" and "item size" in failure.message.lower():
+            raise RegionFullError(f"its tile lists are full: {failure.message}", key=key) from failure.__cause__
+        raise
