@@ -1,6 +1,5 @@
 """PynamoDB models and tables that track image jobs, their regions and tiles in DynamoDB."""
 
-from .completion import complete_region
 from .emf import emf_listener
 from .errors import (
     CompleteRegionException,
@@ -25,7 +24,7 @@ from .errors import (
 from .items import RequestStatus, TileState
 from .job_table import JobItem, JobTable
 from .observing import OperationEvent, subscribe
-from .region_request_table import RegionRequestItem, RegionRequestTable, tiles_to_process
+from .region_request_table import RegionRequestItem, RegionRequestTable, complete_region, tiles_to_process
 from .tile_recorder import TileRecorder
 
 __version__ = "0.1.0"

@@ -1,45 +1,186 @@
-"""Finishing a region: its outcome and the job's counter in one DynamoDB transaction (``complete_region``)."""
+"""Finishing a region, the completion use case: its outcome, the tiles it lacks and, with a job
+table, the job's counter, in one DynamoDB transaction decided on the region as stored.
 
-from . import validation
-from .errors import CompleteRegionException, InvalidRequestError, failing_as
-from .finishing import finish
-from .items import RegionRequestItem, RequestStatus, copy_stored
-from .job_table import JobItem, JobTable
-from .observing import observed
-from .region_request_table import RegionRequestTable, own_values
-from .region_states import terminal_status
-from .store import store_of
+Used by ``RegionRequestTable.complete_region_request`` (no job), ``complete_region`` and
+``TileRecorder.complete`` (with the job), and the ``fail-stale`` repair (as read only).
+"""
 
-OPERATION = "complete_region"
+import logging
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+
+from . import clock
+from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
+from .failures import Failed, TransactionRefused
+from .items import Batch, JobItem, RegionRequestItem, RequestStatus, recorded, set_actions, tile_lists, with_values
+from .region_states import (
+    ERROR_COUNT,
+    EXACT_ATTEMPTS,
+    completion,
+    count_actions,
+    count_of,
+    is_outcome,
+    is_running_status,
+    job_can_count,
+    job_counted,
+    same_decision,
+)
+from .room import room_problem, tile_bytes
+from .store import Seen, Store, Write, settle, store_of, transact
+from .tiles import append_actions, new_tiles, write_tiles
+
+if TYPE_CHECKING:
+    from .job_table import JobTable
+    from .region_request_table import RegionRequestTable
+
+logger = logging.getLogger("pynamodb_tables")
 
 
-def complete_region(
-    job_table: JobTable,
-    region_table: RegionRequestTable,
-    region_item: RegionRequestItem,
-    region_status: RequestStatus,
-) -> JobItem:
-    """Record a region's outcome and count it in its job, both or neither; retry-safe.
+def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], key: Dict[str, str],
+           outcome: RequestStatus, *, region: Optional[RegionRequestItem] = None,
+           values: Optional[Mapping[str, Any]] = None, tiles: Optional[Batch] = None,
+           as_read: bool = False) -> Tuple[RegionRequestItem, Optional[JobItem]]:
+    """Move the region to ``outcome`` with ``values`` (the caller's own attributes, where they fit),
+    append ``tiles`` it lacks and, with ``job_table``, count it in its job: one transaction.
 
-    The region moves from running to ``region_status`` (``SUCCESS``, ``PARTIAL`` or
-    ``FAILED``) and the job's ``region_success`` or ``region_error`` changes in the same
-    transaction; the item's own attributes (``message``...) are written with the outcome where
-    the region has room for them. Calling it again for a region that already has an outcome
-    changes nothing. A region restarted after an outcome is counted by its latest outcome only.
-    Returns the job item as stored afterwards; ``region_item`` then holds the region as stored.
+    ``region``: the region as the table last returned it, normalised (a running copy saves the
+    read; the transaction holds only while it is still what is stored). Returns the region and
+    the job as stored afterwards. Without a job, a region that already has ``outcome`` is returned
+    as stored (a replay), one with another outcome is :class:`RegionAlreadyCompleteError`; with one,
+    it is not counted again and tiles it lacks
+    are still recorded (a late tile is recorded in any state).
 
-    A ``region_item`` as the table returned it (``start_region_request``, ``add_tile``,
-    ``update_region_request``) saves a read.
+    A region another worker keeps writing to (a duplicate delivery adding tiles) refuses an
+    exact completion again and again; after :data:`EXACT_ATTEMPTS` such refusals the
+    completion holds only while the region runs the same attempt, and the region is read back.
+
+    ``as_read``: complete ``region`` (a running copy) only as it was read: if it changed since,
+    nothing is written and :class:`~pynamodb_tables.failures.TransactionRefused` is raised
+    (``stored_items[0]``: the region as stored) instead of deciding again on the new state.
     """
-    with observed(OPERATION, getattr(region_table, "table_name", None)):
-        if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
-            raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable", operation=OPERATION)
-        with failing_as(CompleteRegionException, OPERATION, region_table.table_name):
-            given = validation.region_values(region_item)
-            key = store_of(region_table).key(given["image_id"], given["region_id"])
-            outcome = terminal_status(region_status)
-            region, job = finish(region_table, job_table, key, outcome, region=RegionRequestItem(**given),
-                                 values=own_values(given))
-        assert job is not None
-        copy_stored(region_item, region)
-        return job
+    store = store_of(region_table)
+    jobs: Optional[Store[JobItem]] = store_of(job_table) if job_table is not None else None
+    job_key = jobs.key(key["image_id"]) if jobs is not None else None
+    region_table._before(key)
+    batch: Batch = {state: list(each) for state, each in (tiles or {}).items() if each}
+    own = dict(values or {})
+
+    counted: Optional[str] = None  # what the job counts the region in, as last known
+    known_count = False  # ... from the job as stored (else guessed from the region)
+
+    def step(seen: Seen[RegionRequestItem]) -> Tuple[RegionRequestItem, Optional[JobItem]]:
+        nonlocal own, counted, known_count
+        stored = seen.item
+        if stored is None:
+            if seen.known:
+                raise store.unknown(key) from seen.cause
+            stored = store.existing(key)
+        while True:
+            if is_outcome(stored.region_status):
+                if jobs is None and stored.region_status == outcome.value:
+                    logger.debug("%s: already %s, a replay", key, stored.region_status)
+                    region_table._saw(stored)
+                    return stored, None
+                if jobs is None:
+                    raise RegionAlreadyCompleteError(f"region already complete ({stored.region_status})", key=key,
+                                                     item=stored)
+                logger.debug("%s: already %s, nothing to count", key, stored.region_status)
+                if new_tiles(stored, batch):
+                    stored = _record(store, key, batch, stored)
+                region_table._saw(stored)
+                return stored, jobs.existing(job_key or {})
+            if stored.region_status is None:
+                raise Failed("region was never started", key=key)
+            exact = seen.moved_on < EXACT_ATTEMPTS
+            new = new_tiles(stored, batch)
+            if not (new and (not exact or room_problem(stored, extra=tile_bytes(new)))):
+                break
+            # Tiles in a write of their own: where they would take the room the region keeps (it raises
+            # RegionFullError with nothing written: the outcome can still be recorded without them), or
+            # where the completion cannot pin the lists they are appended to.
+            stored = _record(store, key, new, stored)
+        if own and room_problem(with_values(stored, own), before=stored):
+            logger.warning("%s: no room for the item's attributes %s; the outcome is recorded without them",
+                           key, ", ".join(sorted(own)))
+            own = {}
+        sets, condition = completion(stored, outcome, own if exact else {}, clock.now_ms(), exact=exact)
+        writes = [Write(store, key, [*set_actions(RegionRequestItem, sets), *append_actions(new, stored)], condition)]
+        for _ in range(EXACT_ATTEMPTS):
+            if jobs is not None and job_key is not None:
+                if not known_count:  # (a region restarted after an outcome was counted by it, most likely)
+                    counted = ERROR_COUNT if stored.end_time is not None else None
+                writes[1:] = [counting(jobs, job_key, key["region_id"], counted, outcome)]
+            try:
+                transact(writes, settings_from=store)
+                break
+            except TransactionRefused as refused:
+                if jobs is None or job_key is None or not refused.refused[1]:
+                    logger.debug("%s: refused (the region changed), after %d refusals", key, seen.refusals)
+                    raise
+                stored_job = refused.stored_items[1]
+                if refused.refused[0]:  # (both changed: decided again on the region as stored, where a
+                    if stored_job is not None:  # region ended since still gets its late tiles)
+                        known_count, counted = True, job_counted(stored_job, key["region_id"])
+                    raise
+                if stored_job is None:
+                    raise CompleteRegionException(jobs.missing, table=jobs.table_name,
+                                                  key=job_key) from refused.__cause__
+                was = job_counted(stored_job, key["region_id"])
+                if known_count and was == counted:  # (the record holds, a counter does not: see job_can_count)
+                    raise job_refusal(jobs, job_key, stored_job) from refused.__cause__
+                known_count, counted = True, was  # decided again on the job's record as stored
+        else:
+            raise Failed("region not completed: the job's record of it kept changing", key=key)
+        logger.debug("%s: %s recorded", key, outcome.value)
+        finished = with_tiles(stored, sets, new) if exact else store.existing(key)
+        region_table._saw(finished)
+        return finished, (jobs.existing(job_key) if jobs is not None and job_key is not None else None)
+
+    return settle(step, Seen(region if is_running_copy(region) else None), gave_up="region not completed", key=key,
+                  same_decision=same_decision, retry=not as_read)
+
+
+def _record(store: Store[RegionRequestItem], key: Dict[str, str], batch: Batch,
+            stored: RegionRequestItem) -> RegionRequestItem:
+    """The tiles of ``batch`` the region lacks, in a write of their own (whose failures are the
+    tile write's: :class:`~pynamodb_tables.errors.UpdateRegionException`)."""
+    with failing_as(UpdateRegionException, None, store.table_name):
+        return write_tiles(store, key, batch, region=stored)
+
+
+def is_running_copy(item: Optional[RegionRequestItem]) -> bool:
+    """Whether ``item`` carries a stored region's running state (status and start time)."""
+    return item is not None and item.start_time is not None and is_running_status(item.region_status)
+
+
+def with_tiles(region: RegionRequestItem, values: Mapping[str, object], batch: Batch) -> RegionRequestItem:
+    """``region`` with ``values`` set and ``batch`` appended: what a completion leaves."""
+    result = with_values(region, values)
+    for state, tiles in batch.items():
+        tile_list, tile_count = tile_lists(state)
+        setattr(result, tile_list.attr_name, recorded(region, state) + tiles)
+        setattr(result, tile_count.attr_name, int(getattr(region, tile_count.attr_name) or 0) + len(tiles))
+    return result
+
+
+def counting(jobs: Store[JobItem], job_key: Dict[str, str], region_id: str, was: Optional[str],
+             outcome: RequestStatus) -> Write:
+    """The job's write in a completion: the region counted by ``outcome`` where the job's record of it
+    holds ``was`` (``None``: not counted; else the count its earlier outcome is in, given back).
+
+    ``SUCCESS`` counts in ``region_success``, ``PARTIAL`` and ``FAILED`` in ``region_error``
+    (``region_states.count_actions``). When the count stays as it is (an error after an error), the job
+    still gets an update, adding 0.
+    """
+    return Write(jobs, job_key, count_actions(region_id, was, count_of(outcome)), job_can_count(region_id, was))
+
+
+def job_refusal(jobs: Store[JobItem], job_key: Dict[str, str],
+                stored_job: Optional[JobItem]) -> CompleteRegionException:
+    """The error for a completion whose job write was refused: no job, or a record of the region whose
+    counter does not hold it (a counter set by hand below its record: ``reconcile`` repairs it)."""
+    if stored_job is None:
+        return CompleteRegionException(jobs.missing, table=jobs.table_name, key=job_key)
+    return CompleteRegionException(
+        "the job records the region's earlier outcome, but its counter does not hold it (set since by "
+        "another writer? `pynamodb-tables reconcile` recounts it); not counted", table=jobs.table_name,
+        key=job_key, item=stored_job)

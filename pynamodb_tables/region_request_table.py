@@ -2,16 +2,18 @@
 
 Its state changes are written as conditions in ``region_states.py``, each decided and written
 again from the refusal by ``store.settle``; its tile writes in ``tiles.py``; a
-completion in ``finishing.py``; the item's size rule in ``room.py``.
+completion in ``completion.py``; the item's size rule in ``room.py``.
 """
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
-from . import clock, finishing, validation
+from . import clock, validation
+from .completion import finish
 from .errors import (
     CompleteRegionException,
     GetRegionRequestItemException,
     InvalidRegionRequestException,
+    InvalidRequestError,
     InvalidTileError,
     StartRegionException,
     UpdateRegionException,
@@ -20,7 +22,19 @@ from .errors import (
     table_operation,
 )
 from .failures import ConditionNotMet, Failed
-from .items import Batch, RegionRequestItem, RequestStatus, TileState, copy_stored, set_actions, settable, with_values
+from .items import (
+    Batch,
+    JobItem,
+    RegionRequestItem,
+    RequestStatus,
+    TileState,
+    copy_stored,
+    set_actions,
+    settable,
+    with_values,
+)
+from .job_table import JobTable
+from .observing import observed
 from .region_states import (
     EXACT_ATTEMPTS,
     LIFECYCLE_ATTRIBUTES,
@@ -40,7 +54,7 @@ from .region_states import (
     totals_as_in,
 )
 from .room import has_room_for, require_room, sizes_as_in, values_size
-from .store import BoundTable, Seen, Write, settle, transact
+from .store import BoundTable, Seen, Write, settle, store_of, transact
 from .tile_buffer import buffer_of, flush_seconds
 from .tiles import batch_of, tiles_to_process, write_tiles
 from .two_calls import forget, tie_to
@@ -134,7 +148,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
                 return stored if seen.known else self._store.existing(key)  # (a replay: as stored)
             now = start_time_after(stored, clock.now_ms())
-            exact = seen.moved_on < EXACT_ATTEMPTS  # (refusals by writes to the same attempt: see finishing)
+            exact = seen.moved_on < EXACT_ATTEMPTS  # (refusals by writes to the same attempt: see completing)
             sets, condition = start(stored, values, now, exact=exact)
             result = with_values(stored if stored is not None else self._store.instance(key), sets)
             require_room(result, key, before=stored)
@@ -170,7 +184,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         given = validation.region_values(region_request_item)
         key = self._store.key(given["image_id"], given["region_id"])
         outcome = terminal_status(region_status)
-        completed, _ = finishing.finish(self, None, key, outcome, values=own_values(given))
+        completed, _ = finish(self, None, key, outcome, values=own_values(given))
         copy_stored(region_request_item, completed)
         return completed
 
@@ -314,3 +328,39 @@ def own_values(given: Mapping[str, Any]) -> Dict[str, Any]:
     """The attributes of a region item that describe it (``message``, ``job_id``...): not its key,
     tiles, counts or the attributes its state changes set."""
     return settable(given, exclude=(*RegionRequestTable._key_names, *TILE_ATTRIBUTES, *LIFECYCLE_ATTRIBUTES))
+
+
+COMPLETE_REGION = "complete_region"
+
+
+def complete_region(
+    job_table: JobTable,
+    region_table: RegionRequestTable,
+    region_item: RegionRequestItem,
+    region_status: RequestStatus,
+) -> JobItem:
+    """Record a region's outcome and count it in its job, both or neither; retry-safe.
+
+    The region moves from running to ``region_status`` (``SUCCESS``, ``PARTIAL`` or
+    ``FAILED``) and the job's ``region_success`` or ``region_error`` changes in the same
+    transaction; the item's own attributes (``message``...) are written with the outcome where
+    the region has room for them. Calling it again for a region that already has an outcome
+    changes nothing. A region restarted after an outcome is counted by its latest outcome only.
+    Returns the job item as stored afterwards; ``region_item`` then holds the region as stored.
+
+    A ``region_item`` as the table returned it (``start_region_request``, ``add_tile``,
+    ``update_region_request``) saves a read.
+    """
+    with observed(COMPLETE_REGION, getattr(region_table, "table_name", None)):
+        if not isinstance(job_table, JobTable) or not isinstance(region_table, RegionRequestTable):
+            raise InvalidRequestError("complete_region needs a JobTable and a RegionRequestTable",
+                                      operation=COMPLETE_REGION)
+        with failing_as(CompleteRegionException, COMPLETE_REGION, region_table.table_name):
+            given = validation.region_values(region_item)
+            key = store_of(region_table).key(given["image_id"], given["region_id"])
+            outcome = terminal_status(region_status)
+            region, job = finish(region_table, job_table, key, outcome, region=RegionRequestItem(**given),
+                                 values=own_values(given))
+        assert job is not None
+        copy_stored(region_item, region)
+        return job

@@ -7,8 +7,8 @@ from types import TracebackType
 from typing import Any, Dict, List, Optional, Type
 
 from . import validation
+from .completion import finish
 from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionException, located, operation
-from .finishing import finish
 from .items import Box, RegionRequestItem, RequestStatus, TileState
 from .job_table import JobItem, JobTable
 from .region_request_table import RegionRequestTable

@@ -8,13 +8,12 @@ import signal
 import time
 from typing import Any, Dict, List, Tuple
 
-from ..completion import complete_region
 from ..errors import ImageAlreadyEndedError
 from ..event_summary import EventSummary
 from ..items import RequestStatus, TileState
 from ..job_table import JobItem, JobTable
 from ..observing import subscribe
-from ..region_request_table import RegionRequestItem, tiles_to_process
+from ..region_request_table import RegionRequestItem, complete_region, tiles_to_process
 from .demo_scenario import Delivery, DemoEvent, Scenario
 from .errors import CommandError, describe_error
 from .render import progress_bar

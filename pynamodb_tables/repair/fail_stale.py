@@ -1,6 +1,6 @@
 """``fail-stale``: complete ``FAILED`` the regions that have no outcome and that nobody has written for a while.
 
-Each such region is completed as ``complete_region`` completes one (``finishing.finish``):
+Each such region is completed as ``complete_region`` completes one (``completion.finish``):
 its outcome and the job's counter in one transaction, the job counting the region once by its
 latest outcome (a region restarted after an error outcome is already counted in
 ``region_error``). The transaction holds only while the region is still as it was read (same
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Optional
 
 from .. import clock, validation
+from ..completion import finish
 from ..errors import CompleteRegionException, InvalidRequestError, failing_as
 from ..failures import ConditionNotMet
-from ..finishing import finish
 from ..items import RegionRequestItem, RequestStatus
 from ..job_table import JobTable
 from ..region_request_table import RegionRequestTable
