@@ -9,9 +9,9 @@ import logging
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from . import clock
-from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException, failing_as
-from .failures import Failed, TransactionRefused
+from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException
 from .items import Batch, JobItem, RegionRequestItem, RequestStatus, recorded, set_actions, tile_lists, with_values
+from .operations import Failed, TransactionRefused, failing_as
 from .region_states import (
     ERROR_COUNT,
     EXACT_ATTEMPTS,
@@ -54,7 +54,7 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
     completion holds only while the region runs the same attempt, and the region is read back.
 
     ``as_read``: complete ``region`` (a running copy) only as it was read: if it changed since,
-    nothing is written and :class:`~pynamodb_tables.failures.TransactionRefused` is raised
+    nothing is written and :class:`~pynamodb_tables.operations.TransactionRefused` is raised
     (``stored_items[0]``: the region as stored) instead of deciding again on the new state.
     """
     store = store_of(region_table)

@@ -6,14 +6,7 @@ item where the outcome has one (``.item``), and chains the DynamoDB error that c
 also a ``ValueError``; it is raised before any write.
 """
 
-import functools
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Optional, Type, TypeVar, cast
-
-from . import failures
-from .observing import observed
-
-F = TypeVar("F", bound=Callable[..., Any])
+from typing import Any, Mapping, Optional
 
 
 class PynamoDBTablesError(Exception):
@@ -54,63 +47,6 @@ class PynamoDBTablesError(Exception):
         if self.key:
             where.append("for " + ", ".join(f"{k}={v!r}" for k, v in self.key.items()))
         return f"{' '.join(where)}: {self.message}" if where else self.message
-
-
-@contextmanager
-def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
-    """Errors raised inside name ``operation`` and ``table`` where they do not already."""
-    try:
-        yield
-    except PynamoDBTablesError as exc:
-        exc.locate(operation, table)
-        raise
-
-
-@contextmanager
-def failing_as(error: Type["PynamoDBTablesError"], operation: Optional[str],
-               table: Optional[str] = None) -> Iterator[None]:
-    """The one place where a failure becomes the public error: inside, a :class:`~pynamodb_tables.
-    failures.Failed` is raised as ``error`` naming ``operation``, the table (the failure's, else
-    ``table``) and the failure's key, chaining its cause; the package's own errors are named where
-    they are not already. ``operation`` ``None``: the enclosing operation's (a step of it whose
-    failures are ``error`` rather than the operation's own class)."""
-    try:
-        if operation is None:
-            yield
-        else:
-            with located(operation, table):
-                yield
-    except failures.Failed as failure:
-        public = error(failure.message, operation=operation, table=failure.table or table, key=failure.key,
-                       item=failure.item)
-        public.code = failure.code
-        raise public from failure.__cause__
-
-
-@contextmanager
-def operation(name: str, table: Optional[str], error: Type["PynamoDBTablesError"],
-              key: Optional[Mapping[str, str]] = None) -> Iterator[None]:
-    """One public operation: observed (one event, ``observing.observed``, on ``key`` if given, else on
-    the first key it names), its failures raised as ``error`` (:func:`failing_as`)."""
-    with observed(name, table, key), failing_as(error, name, table):
-        yield
-
-
-def table_operation(error: Type["PynamoDBTablesError"]) -> Callable[[F], F]:
-    """A public table method, one :func:`operation` named after it on ``self.table_name``, whose
-    failures are ``error``."""
-
-    def decorate(method: F) -> F:
-        name = method.__name__
-
-        @functools.wraps(method)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with operation(name, getattr(self, "table_name", None), error):
-                return method(self, *args, **kwargs)
-
-        return cast(F, wrapper)
-
-    return decorate
 
 
 class ConfigurationError(PynamoDBTablesError, ValueError):

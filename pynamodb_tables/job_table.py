@@ -13,11 +13,9 @@ from .errors import (
     IsImageCompleteException,
     StartImageException,
     UpdateImageException,
-    located,
-    table_operation,
 )
-from .failures import ConditionNotMet, Failed
 from .items import JobItem, copy_stored, set_actions, settable, with_values
+from .operations import ConditionNotMet, Failed, located, table_operation
 from .region_states import (
     ERROR_COUNT,
     SUCCESS_COUNT,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
+from .errors import InvalidRequestError
+
 logger = logging.getLogger("pynamodb_tables")
 
 #: Why a request was sent again, as :attr:`OperationEvent.retries` counts it (``retry.classify`` decides).
@@ -107,8 +109,6 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     """Call ``listener(event)`` after every public operation, in the thread that ran it; returns a
     callable that unsubscribes it. A listener subscribed twice is called twice."""
     if not callable(listener):
-        from .errors import InvalidRequestError  # (errors builds on this module)
-
         raise InvalidRequestError(f"subscribe: a listener is a callable taking an OperationEvent, got {listener!r}")
     global _listeners
     token = object()

@@ -17,11 +17,7 @@ from .errors import (
     InvalidTileError,
     StartRegionException,
     UpdateRegionException,
-    failing_as,
-    operation,
-    table_operation,
 )
-from .failures import ConditionNotMet, Failed
 from .items import (
     Batch,
     JobItem,
@@ -35,6 +31,7 @@ from .items import (
 )
 from .job_table import JobTable
 from .observing import observed
+from .operations import ConditionNotMet, Failed, failing_as, operation, table_operation
 from .region_states import (
     EXACT_ATTEMPTS,
     LIFECYCLE_ATTRIBUTES,

@@ -27,8 +27,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from .errors import PynamoDBTablesError, RegionFullError
-from .failures import Failed
 from .items import Batch, RegionRequestItem, RequestStatus, TileListAttribute, absent, length, with_values
+from .operations import Failed
 
 ITEM_LIMIT = 400 * 1024
 #: What an item may fill, measured with its numbers and status at their widest (``room.reserved_size``):

@@ -8,9 +8,10 @@ from typing import Any, Dict, List, Optional, Type
 
 from . import validation
 from .completion import finish
-from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionException, located, operation
+from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionException
 from .items import Box, RegionRequestItem, RequestStatus, TileState
 from .job_table import JobItem, JobTable
+from .operations import located, operation
 from .region_request_table import RegionRequestTable
 from .region_states import terminal_status
 from .store import store_of

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException, failing_as
+from ..errors import GetImageRequestItemException
 from ..job_table import JobItem
+from ..operations import failing_as
 from ..repair.staleness import is_stale
 from ..store import store_of
 from .job_status import job_summary

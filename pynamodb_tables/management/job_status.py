@@ -18,8 +18,9 @@ from collections import Counter
 from typing import Any, Dict, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException, failing_as
+from ..errors import GetImageRequestItemException
 from ..job_table import JobItem, JobTable
+from ..operations import failing_as
 from ..region_request_table import RegionRequestItem
 from ..repair.staleness import is_stale
 from ..store import store_of

@@ -14,10 +14,10 @@ from typing import Iterable, List, Optional
 
 from .. import clock, validation
 from ..completion import finish
-from ..errors import CompleteRegionException, InvalidRequestError, failing_as
-from ..failures import ConditionNotMet
+from ..errors import CompleteRegionException, InvalidRequestError
 from ..items import RegionRequestItem, RequestStatus
 from ..job_table import JobTable
+from ..operations import ConditionNotMet, failing_as
 from ..region_request_table import RegionRequestTable
 from ..region_states import is_running_status
 from ..store import store_of

@@ -9,8 +9,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional
 
 from .. import validation
 from ..connection import read_page
-from ..errors import GetImageRequestItemException, failing_as
+from ..errors import GetImageRequestItemException
 from ..job_table import JobItem, JobTable
+from ..operations import failing_as
 from ..store import store_of
 
 Page = Dict[str, Any]

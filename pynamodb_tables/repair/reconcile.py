@@ -35,10 +35,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pynamodb.expressions.update import Action
 
-from ..errors import CompleteRegionException, UpdateRegionException, failing_as
-from ..failures import ConditionNotMet
+from ..errors import CompleteRegionException, UpdateRegionException
 from ..items import RegionRequestItem, RequestStatus, still
 from ..job_table import JobItem, JobTable
+from ..operations import ConditionNotMet, failing_as
 from ..region_request_table import RegionRequestTable
 from ..region_states import (
     counted_entry,
