@@ -1,6 +1,5 @@
 """PynamoDB models and tables that track image jobs, their regions and tiles in DynamoDB."""
 
-from .emf import emf_listener
 from .errors import (
     CompleteRegionException,
     ConfigurationError,
@@ -23,7 +22,7 @@ from .errors import (
 )
 from .items import RequestStatus, TileState
 from .job_table import JobItem, JobTable
-from .observing import OperationEvent, subscribe
+from .observing import OperationEvent, emf_listener, subscribe
 from .region_request_table import RegionRequestItem, RegionRequestTable, complete_region, tiles_to_process
 from .tile_recorder import TileRecorder
 

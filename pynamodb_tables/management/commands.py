@@ -6,7 +6,7 @@ from argparse import Namespace
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..emf import DEFAULT_NAMESPACE
+from ..observing import DEFAULT_NAMESPACE
 from .dashboard import dashboard
 from .definition import BILLING_MODES, ON_DEMAND, PROVISIONED, TableOptions, definitions
 from .demo import DEMO_TABLES, run_demo

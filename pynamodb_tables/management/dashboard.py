@@ -9,7 +9,7 @@ those two tables only.
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..emf import DIMENSIONS
+from ..observing import DIMENSIONS
 
 WIDTH, HEIGHT = 12, 6  # half of the dashboard's 24 columns
 PERIOD_S = 60

@@ -6,9 +6,8 @@ import uuid
 from dataclasses import replace
 from typing import Iterator, Optional
 
-from ..event_summary import EventSummary
 from ..job_table import JobItem
-from ..observing import subscribe
+from ..observing import EventSummary, subscribe
 from .definition import TableOptions
 from .demo_checks import DemoResult
 from .demo_scenario import TILE, Scenario

@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from ..event_summary import OperationFigures
 from ..items import Box, RequestStatus
+from ..observing import OperationFigures
 from ..region_request_table import RegionRequestItem
 
 TILE = 512

@@ -9,10 +9,9 @@ import time
 from typing import Any, Dict, List, Tuple
 
 from ..errors import ImageAlreadyEndedError
-from ..event_summary import EventSummary
 from ..items import RequestStatus, TileState
 from ..job_table import JobItem, JobTable
-from ..observing import subscribe
+from ..observing import EventSummary, subscribe
 from ..region_request_table import RegionRequestItem, complete_region, tiles_to_process
 from .demo_scenario import Delivery, DemoEvent, Scenario
 from .errors import CommandError, describe_error

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
-from ..emf import namespace_problem
+from ..observing import namespace_problem
 
 KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256  # DynamoDB's limits

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
-from ..event_summary import OperationFigures
-from ..observing import RETRY_CAUSES
+from ..observing import RETRY_CAUSES, OperationFigures
 from ..region_states import is_outcome
 from .inspection import TableReport, format_keys
 from .job_list import JobList
