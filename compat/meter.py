@@ -7,7 +7,7 @@ clients) gets two event hooks:
 - ``before-parameter-build``: adds ``ReturnConsumedCapacity=TOTAL`` to every request that takes it (DynamoDB
   Local then answers with the units consumed, as DynamoDB does) and notes whether it names a metered table;
 - ``after-call``: counts the call by operation when it did, and adds the units its answer reports, as read or
-  write units by operation (the package's own ``repair.capacity``, which meters a repair's requests the same
+  write units by operation (the package's own ``repair.reads.metered``, which meters a repair's requests the same
   way on its own tables' clients). A refused conditional write is counted too: it is a request.
 
 Only calls made while ``meter.active`` is true are counted: the harness turns it on for the model runner's
@@ -20,7 +20,7 @@ from typing import Any, Dict, FrozenSet, Iterable
 
 import botocore.session
 
-from pynamodb_tables.repair.capacity import KINDS, Capacity
+from pynamodb_tables.repair.reads import KINDS, Capacity
 
 _METERED = "compat_meter_metered"
 

@@ -17,7 +17,7 @@ from .. import clock
 from ..errors import GetImageRequestItemException
 from ..job_table import JobItem
 from ..operations import failing_as
-from ..repair.staleness import is_stale
+from ..repair.ending import is_stale
 from ..store import store_of
 from .job_status import job_summary
 from .reads import ReadCost, pages, query_hash_key

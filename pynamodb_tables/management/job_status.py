@@ -22,7 +22,7 @@ from ..errors import GetImageRequestItemException
 from ..job_table import JobItem, JobTable
 from ..operations import failing_as
 from ..region_request_table import RegionRequestItem
-from ..repair.staleness import is_stale
+from ..repair.ending import is_stale
 from ..store import store_of
 from .errors import CommandError
 from .settings import TablePair

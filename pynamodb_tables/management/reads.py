@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator
 
 from ..connection import read_page
-from ..repair.job_scan import paginate
+from ..repair.reads import paginate
 from ..retry import SendError, send
 from ..store import BoundTable, store_of
 from .errors import CommandError

@@ -14,7 +14,7 @@ from dataclasses import asdict, fields
 from typing import Any, Dict, List
 
 from ..repair import Capacity, EndedJob, Reconciliation, StaleSweep
-from ..repair.fail_stale import CHANGED, FAILED
+from ..repair.ending import CHANGED, FAILED
 from .region_map import RegionMap
 from .render import Grid, Line, View, format_duration, format_ms, text
 

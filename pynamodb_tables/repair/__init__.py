@@ -10,16 +10,14 @@ again.
 - ``fail_stale``: complete ``FAILED`` the regions nobody has updated for a while, as
   ``complete_region`` does.
 - ``end_job``: end a job whose regions all have an outcome.
-- ``staleness``: when a region without an outcome counts as stale.
-- ``job_scan``: every job of the job table, page after page; ``capacity``: the read and write
+- ``is_stale``: when a region without an outcome counts as stale.
+- ``reads``: every job of the job table, page after page; ``metered``: the read and write
   units a repair spent.
 """
 
-from .capacity import Capacity, metered
-from .end_job import EndedJob, JobNotFinishedError, end_job
-from .fail_stale import StaleRegion, StaleSweep, fail_stale
+from .ending import EndedJob, JobNotFinishedError, StaleRegion, StaleSweep, end_job, fail_stale, is_stale, last_activity
+from .reads import Capacity, metered
 from .reconcile import Drift, Reconciliation, counted_as, reconcile
-from .staleness import is_stale, last_activity
 
 __all__ = [
     "Capacity",

@@ -50,8 +50,7 @@ from ..region_states import (
     unchanged,
 )
 from ..store import Seen, settle, store_of
-from .capacity import Capacity, metered
-from .job_scan import jobs_to_repair, read_job
+from .reads import Capacity, jobs_to_repair, metered, read_job
 
 OPERATION = "reconcile"
 SUCCESS, ERROR = "region_success", "region_error"

@@ -29,7 +29,7 @@ from pynamodb_tables.repair import (
     metered,
     reconcile,
 )
-from pynamodb_tables.repair.fail_stale import CHANGED, FAILED, fail_region
+from pynamodb_tables.repair.ending import CHANGED, FAILED, fail_region
 from tests.support.model_runner_items import OldWorker
 
 pytestmark = pytest.mark.dynamodb_local
