@@ -21,6 +21,7 @@ from .region_states import (
     SUCCESS_COUNT,
     count_actions,
     counter_name,
+    is_new_attempt,
     job_can_count,
     job_can_end,
     job_counted,
@@ -61,8 +62,11 @@ class JobTable(BoundTable[JobItem]):
     def start_image_request(self, image_request_item: JobItem) -> JobItem:
         """Create the job with its start time, expiry and zeroed counters.
 
-        Raises :class:`ImageRequestExistsError` (with the stored ``.item``) if the image
-        was already started; nothing changes then.
+        An image already started by the same job and not ended is a new attempt of it (the model runner's
+        scheduler retries a stalled image; a queue may deliver its message twice): nothing changes, the
+        stored job is returned (and copied onto ``image_request_item``). Raises
+        :class:`ImageRequestExistsError` (with the stored ``.item``) if the image has ended or belongs to
+        another job; nothing changes then either.
         """
         given = validation.job_values(image_request_item)
         key = self._store.key(given["image_id"])
@@ -76,8 +80,14 @@ class JobTable(BoundTable[JobItem]):
         try:  # a transaction, for its token: a resend of a start that landed is not refused as "exists"
             transact([Write(self._store, key, set_actions(JobItem, values), job_is_new())])
         except ConditionNotMet as refused:
-            raise ImageRequestExistsError("image request already started", key=key,
-                                          item=refused.stored) from refused.__cause__
+            attempt: Optional[JobItem] = refused.stored
+            if attempt is None or not is_new_attempt(attempt, given.get("job_id")):
+                why = ("started" if attempt is None else "ended" if attempt.end_time is not None
+                       else f"started by another job ({attempt.job_id!r})")
+                raise ImageRequestExistsError(f"image request already {why}", key=key,
+                                              item=attempt) from refused.__cause__
+            copy_stored(image_request_item, attempt)
+            return attempt  # (a new attempt of the running image: nothing changes)
         stored = self._store.instance(key)
         for name, value in values.items():
             setattr(stored, name, value)

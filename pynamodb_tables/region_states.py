@@ -267,6 +267,12 @@ def job_is_new() -> Condition:
     return JobItem.image_id.does_not_exist()
 
 
+def is_new_attempt(stored: JobItem, job_id: Optional[str]) -> bool:
+    """Whether a start of ``stored``'s image by ``job_id`` is a new attempt of it (nothing changes): the
+    job has not ended and is the same job. (Else the start is refused.)"""
+    return stored.end_time is None and stored.job_id == job_id
+
+
 def job_counts_as(stored: JobItem) -> Condition:
     """The job's counters are still as ``stored`` holds them."""
     return cast(Condition, still(JobItem.region_success, stored.region_success)

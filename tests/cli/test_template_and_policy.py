@@ -116,8 +116,9 @@ def every_outcome_after_every_outcome(job_table: JobTable, region_table: RegionR
 def a_whole_image(job_table: JobTable, region_table: RegionRequestTable) -> None:
     """Every call a worker makes for an image, including retries, duplicates and redrives."""
     job_table.start_image_request(JobItem(image_id="img", job_id="j", region_count=2 + 2 * len(OUTCOMES) ** 2))
+    job_table.start_image_request(JobItem(image_id="img", job_id="j", region_count=2))  # a new attempt
     with pytest.raises(ImageRequestExistsError):
-        job_table.start_image_request(JobItem(image_id="img", job_id="j", region_count=2))
+        job_table.start_image_request(JobItem(image_id="img", job_id="another", region_count=2))
     job_table.update_image_request(JobItem(image_id="img", model_name="model"))
     job_table.get_image_request("img")
 

@@ -222,7 +222,7 @@ def test_a_lost_answer_whose_request_landed_is_counted_once(tables: Tables) -> N
 def test_a_failed_operation_carries_the_exception_it_raised(tables: Tables, dynamodb_local: Any) -> None:
     image_id, [region] = new_image(tables)
     with listening() as events, pytest.raises(ImageRequestExistsError) as exists:
-        tables[0].start_image_request(JobItem(image_id, "job", region_count=1))
+        tables[0].start_image_request(JobItem(image_id, "another-job", region_count=1))
     event = only_event(events)
     assert event.error is exists.value and (event.operation, event.sends) == ("start_image_request", 1)
     assert event.key == {"image_id": image_id}
@@ -327,7 +327,7 @@ def test_a_listener_that_raises_changes_nothing(tables: Tables, caplog: pytest.L
             image_id, [region] = new_image(tables)
             stored = tables[1].add_tile(image_id, region.region_id, TILE, TileState.SUCCEEDED)
             with pytest.raises(ImageRequestExistsError):
-                tables[0].start_image_request(JobItem(image_id, "job", region_count=1))
+                tables[0].start_image_request(JobItem(image_id, "another-job", region_count=1))
     finally:
         unsubscribe()
     assert stored.succeeded_tiles == [TILE]

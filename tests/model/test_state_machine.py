@@ -122,8 +122,10 @@ class Model:
         return None
 
     def start_image(self) -> Optional[type]:
+        """Every worker's job is the same: a start of the running image is a new attempt (nothing changes);
+        of the ended one, refused."""
         if self.started:
-            return ImageRequestExistsError
+            return ImageRequestExistsError if self.ended else None
         self.started = True
         return None
 
@@ -719,7 +721,8 @@ class Workers(RuleBasedStateMachine):
             def between() -> None:
                 for other_step in window:
                     interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
-        new_region = step[0] == "start_region" and step[1] not in self.model.regions
+        call = step[1] if step[0] == "elsewhere" else step  # (another process's step: the same call)
+        new_region = call[0] == "start_region" and call[1] not in self.model.regions
         if step[0] == "two_calls" and step[7] is not None:  # another worker's repair, in its own thread
             repairer, repair = self.workers[(worker + step[7][0]) % WORKERS], (step[7][1],)
             self.workers[worker].between = lambda: repairer.thread.submit(repairer.run, self.image_id, repair).result()
@@ -742,14 +745,15 @@ class Workers(RuleBasedStateMachine):
         # A start that tried to create the region (it held no copy) and lost the answer: for a new region
         # its write landed first; for one that existed, a start the window made (a later start time) is
         # joined, not started again (docs/decisions.md); -2: the start changed nothing, and raised nothing.
+        call = step[1] if step[0] == "elsewhere" else step
         rest = list(range(1, len(interleaved) + 1))
         orders = [[0, *rest], [*rest, 0]] if interleaved else [[0]]
-        creating = interleaved and step[0] == "start_region" and hit == "UpdateItem"
+        creating = interleaved and call[0] == "start_region" and hit == "UpdateItem"
         if creating and new_region:
             orders = [[0, *rest]]
         elif creating:
             orders.append([*rest, -2])
-        if interleaved and step[0] == "add_tiles":
+        if interleaved and call[0] == "add_tiles":
             orders.append([0, *rest, 0])
         if interleaved and any(region.pending for region in self.model.regions.values()):
             orders.append([0, *rest, -1])

@@ -63,6 +63,28 @@ class TestStartImageRequest:
         assert raised.value.__cause__ is not None
         assert backend.raw_item(job_table.table_name, image_id="img-1") == before
 
+    def test_a_running_image_started_again_by_its_job_is_a_new_attempt(self, backend, job_table):
+        """(The model runner's next version retries a stalled image; a queue may deliver a message twice.)"""
+        with freeze_time(T0) as clock:
+            start(job_table, region_count=4)
+            job_table.complete_region_request("img-1", error=False)
+            before = backend.raw_item(job_table.table_name, image_id="img-1")
+            clock.tick(timedelta(seconds=30))
+            again = JobItem(image_id="img-1", job_id="job-1", region_count=9, model_name="other")
+            returned = job_table.start_image_request(again)
+        assert backend.raw_item(job_table.table_name, image_id="img-1") == before  # nothing changes
+        assert (returned.start_time, returned.region_count, returned.region_success) == (T0_MS, 4, 1)
+        assert (again.start_time, again.region_count, again.model_name) == (T0_MS, 4, None)  # the stored job, copied
+
+    def test_an_ended_image_started_again_is_refused(self, backend, job_table):
+        start(job_table, region_count=1)
+        job_table.end_image_request("img-1")
+        before = backend.raw_item(job_table.table_name, image_id="img-1")
+        with pytest.raises(ImageRequestExistsError, match="ended") as raised:
+            job_table.start_image_request(JobItem(image_id="img-1", job_id="job-1"))
+        assert raised.value.item.end_time is not None
+        assert backend.raw_item(job_table.table_name, image_id="img-1") == before
+
     def test_end_time_on_the_item_is_not_written(self, job_table):
         item = start(job_table, end_time=123)
         assert item.end_time is None

@@ -46,7 +46,7 @@ def test_a_span_per_operation_with_dynamodbs_attributes(spans: InMemorySpanExpor
         region = tables[1].start_region_request(RegionRequestItem("r", "img", "job"))
         complete_region(*tables, region, RequestStatus.SUCCESS)
         with pytest.raises(ImageRequestExistsError) as exists:
-            tables[0].start_image_request(JobItem("img", "job", region_count=1))
+            tables[0].start_image_request(JobItem("img", "another-job", region_count=1))
     finally:
         for table in tables:
             table.model.delete_table()
