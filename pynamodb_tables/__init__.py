@@ -21,7 +21,7 @@ from .errors import (
     UpdateRegionException,
 )
 from .items import RequestStatus, TileState
-from .job_table import JobItem, JobTable
+from .job_table import ImageRequestItem, ImageRequestTable, JobItem, JobTable
 from .observing import OperationEvent, emf_listener, subscribe
 from .region_request_table import RegionRequestItem, RegionRequestTable, complete_region, tiles_to_process
 from .tile_recorder import TileRecorder
@@ -36,6 +36,8 @@ __all__ = [
     "GetRegionRequestItemException",
     "ImageAlreadyEndedError",
     "ImageRequestExistsError",
+    "ImageRequestItem",
+    "ImageRequestTable",
     "InvalidRegionRequestException",
     "InvalidRequestError",
     "InvalidTileError",

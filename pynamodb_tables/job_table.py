@@ -33,9 +33,10 @@ from .room import has_room_for, room_problem, sizes_as_in, values_size
 from .store import BoundTable, Seen, Write, settle, transact
 from .two_calls import Tie, is_made_for, made_for, tie_for, untie
 
-__all__ = ["JOB_TABLE_ENV", "JobItem", "JobTable"]
+__all__ = ["IMAGE_REQUEST_TABLE_ENV", "JOB_TABLE_ENV", "ImageRequestItem", "ImageRequestTable", "JobItem", "JobTable"]
 
 JOB_TABLE_ENV = "JOB_TABLE"
+IMAGE_REQUEST_TABLE_ENV = "IMAGE_REQUEST_TABLE"
 
 
 COUNTERS = ("region_success", "region_error")
@@ -253,3 +254,15 @@ class JobTable(BoundTable[JobItem]):
         with located("get_processing_duration"):
             start = validation.integer(start_time_ms, "start_time_ms (epoch milliseconds)")
         return clock.duration_s(start, clock.now_ms())
+
+
+class ImageRequestTable(JobTable):
+    """The job table under the model runner v3's name: the same table, items and guarantees as
+    :class:`JobTable`, named by ``table_name`` or the ``IMAGE_REQUEST_TABLE`` environment variable (a fleet
+    moving from 2.3.0 to v3 keeps its table)."""
+
+    _env_var = IMAGE_REQUEST_TABLE_ENV
+
+
+#: The job item under the model runner v3's name (the same class: either table returns it).
+ImageRequestItem = JobItem

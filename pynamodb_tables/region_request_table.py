@@ -294,12 +294,16 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     ) -> RegionRequestItem:
         """Record many tiles' outcomes in as few writes as possible; recorded tiles are skipped.
 
-        Up to 140 new tiles take one write and no read; more take one read and one write.
+        Up to 140 new tiles take one write and no read; more take one read and one write. An empty list
+        is refused (:class:`InvalidTileError`, an :class:`UpdateRegionException`) before any write.
         :class:`RegionFullError` (nothing written) when the item would outgrow DynamoDB's limit.
         """
         if isinstance(tiles, (str, bytes)) or not isinstance(tiles, Iterable):
             raise InvalidTileError(f"tiles must be a list of tiles, got {tiles!r}")
-        return self._record_tiles(image_id, region_id, {state: list(tiles)}, None)
+        listed = list(tiles)
+        if not listed:  # (the model runner v3's own rule)
+            raise InvalidTileError("tiles must hold at least one tile, got an empty list")
+        return self._record_tiles(image_id, region_id, {state: listed}, None)
 
     def record_tiles(self, image_id: str, region_id: str, tiles: Mapping[Any, Iterable[Any]], *,
                      region: Optional[RegionRequestItem] = None) -> RegionRequestItem:

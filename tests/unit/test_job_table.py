@@ -12,6 +12,8 @@ from pynamodb_tables import (
     GetImageRequestItemException,
     ImageAlreadyEndedError,
     ImageRequestExistsError,
+    ImageRequestItem,
+    ImageRequestTable,
     InvalidRequestError,
     IsImageCompleteException,
     JobItem,
@@ -268,3 +270,22 @@ class TestBadInput:
                 call(image_id)
         with pytest.raises(InvalidRequestError, match="image_id"):
             job_table.complete_region_request(image_id, error=False)
+
+
+class TestTheModelRunnerV3Names:
+    """``ImageRequestTable`` and ``ImageRequestItem``: the job table and item under v3's names."""
+
+    def test_the_same_table_both_ways(self, backend, job_table, monkeypatch):
+        monkeypatch.setenv("IMAGE_REQUEST_TABLE", job_table.table_name)
+        images = ImageRequestTable(host=backend.host)
+        assert images.table_name == job_table.table_name and ImageRequestItem is JobItem
+        images.start_image_request(ImageRequestItem(image_id="img-v3", job_id="job-1", region_count=1))
+        job_table.complete_region_request("img-v3", error=False)  # a 2.3.0 worker, on the same table
+        assert images.is_image_request_complete(images.get_image_request("img-v3"))
+        assert job_table.end_image_request("img-v3").end_time is not None
+
+    def test_a_table_name_is_needed(self, monkeypatch):
+        monkeypatch.delenv("IMAGE_REQUEST_TABLE", raising=False)
+        monkeypatch.setenv("JOB_TABLE", "jobs")  # (2.3.0's variable names the job table, not v3's)
+        with pytest.raises(ConfigurationError, match="IMAGE_REQUEST_TABLE"):
+            ImageRequestTable()

@@ -5,7 +5,7 @@ from typing import Any, FrozenSet
 
 import pytest
 
-from pynamodb_tables import JobTable, RegionRequestTable
+from pynamodb_tables import ImageRequestTable, JobTable, RegionRequestTable
 
 #: What both tables document beside their methods: where they are, and what they send on.
 SHARED = frozenset({"table_name", "host", "region", "settings", "model", "clients"})
@@ -24,6 +24,7 @@ def public_names(table: Any) -> FrozenSet[str]:
 
 @pytest.mark.parametrize("table_class,documented", [
     (JobTable, JOB_METHODS | SHARED),
+    (ImageRequestTable, JOB_METHODS | SHARED),  # (the job table under the model runner v3's name)
     (RegionRequestTable, REGION_METHODS | REGION_EXTRAS | SHARED),
 ])
 def test_a_tables_public_names_are_its_documented_api(table_class: Any, documented: FrozenSet[str]) -> None:

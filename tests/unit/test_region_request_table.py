@@ -354,11 +354,15 @@ class TestAddTiles:
         again = region_table.add_tiles("img-1", "r-1", tiles, TileState.SUCCEEDED)
         assert again.succeeded_tile_count == 400
 
-    def test_empty_list_returns_stored_item(self, region_table):
+    def test_an_empty_list_is_refused_before_any_write(self, backend, region_table):
+        """(The model runner v3's rule: its tile workers call it once per state, when a region's tiles end.)"""
         region_table.start_region_request(region())
-        assert region_table.add_tiles("img-1", "r-1", [], TileState.FAILED).failed_tile_count == 0
-        with pytest.raises(UpdateRegionException, match="unknown region"):
-            region_table.add_tiles("img-1", "r-9", [], TileState.FAILED)
+        before = stored(backend, region_table)
+        for region_id in ("r-1", "r-9"):  # (a known region and an unknown one: the same refusal, first)
+            with pytest.raises(InvalidTileError, match="at least one tile") as refused:
+                region_table.add_tiles("img-1", region_id, iter([]), TileState.FAILED)
+            assert isinstance(refused.value, UpdateRegionException)
+        assert stored(backend, region_table) == before
 
     def test_unknown_region(self, backend, region_table):
         with pytest.raises(UpdateRegionException, match="unknown region"):
