@@ -6,7 +6,7 @@ Used by ``RegionRequestTable.complete_region_request`` (no job), ``complete_regi
 """
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import clock
 from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException
@@ -25,29 +25,26 @@ from .region_states import (
     same_decision,
 )
 from .room import room_problem, tile_bytes
-from .store import Seen, Store, Write, settle, store_of, transact
+from .store import Seen, Store, Write, settle, transact
+from .tile_buffer import BufferedStore
 from .tiles import append_actions, new_tiles, write_tiles
-
-if TYPE_CHECKING:
-    from .job_table import JobTable
-    from .region_request_table import RegionRequestTable
 
 logger = logging.getLogger("pynamodb_tables")
 
 
-def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], key: Dict[str, str],
+def finish(regions: BufferedStore, jobs: Optional[Store[JobItem]], key: Dict[str, str],
            outcome: RequestStatus, *, region: Optional[RegionRequestItem] = None,
            values: Optional[Mapping[str, Any]] = None, tiles: Optional[Batch] = None,
            as_read: bool = False) -> Tuple[RegionRequestItem, Optional[JobItem]]:
-    """Move the region to ``outcome`` with ``values`` (the caller's own attributes, where they fit),
-    append ``tiles`` it lacks and, with ``job_table``, count it in its job: one transaction.
+    """Move the region of ``regions`` (a region table's store and buffer) to ``outcome`` with ``values``
+    (the caller's own attributes, where they fit), append ``tiles`` it lacks and, with ``jobs`` (the job
+    table's store), count it in its job: one transaction.
 
     ``region``: the region as the table last returned it, normalised (a running copy saves the
     read; the transaction holds only while it is still what is stored). Returns the region and
     the job as stored afterwards. Without a job, a region that already has ``outcome`` is returned
     as stored (a replay), one with another outcome is :class:`RegionAlreadyCompleteError`; with one,
-    it is not counted again and tiles it lacks
-    are still recorded (a late tile is recorded in any state).
+    it is not counted again and tiles it lacks are still recorded (a late tile is recorded in any state).
 
     A region another worker keeps writing to (a duplicate delivery adding tiles) refuses an
     exact completion again and again; after :data:`EXACT_ATTEMPTS` such refusals the
@@ -57,10 +54,9 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
     nothing is written and :class:`~pynamodb_tables.operations.TransactionRefused` is raised
     (``stored_items[0]``: the region as stored) instead of deciding again on the new state.
     """
-    store = store_of(region_table)
-    jobs: Optional[Store[JobItem]] = store_of(job_table) if job_table is not None else None
+    store = regions.store
     job_key = jobs.key(key["image_id"]) if jobs is not None else None
-    region_table._before(key)
+    regions.before(key)
     batch: Batch = {state: list(each) for state, each in (tiles or {}).items() if each}
     own = dict(values or {})
 
@@ -78,7 +74,7 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
             if is_outcome(stored.region_status):
                 if jobs is None and stored.region_status == outcome.value:
                     logger.debug("%s: already %s, a replay", key, stored.region_status)
-                    region_table._saw(stored)
+                    regions.saw(stored)
                     return stored, None
                 if jobs is None:
                     raise RegionAlreadyCompleteError(f"region already complete ({stored.region_status})", key=key,
@@ -86,7 +82,7 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
                 logger.debug("%s: already %s, nothing to count", key, stored.region_status)
                 if new_tiles(stored, batch):
                     stored = _record(store, key, batch, stored)
-                region_table._saw(stored)
+                regions.saw(stored)
                 return stored, jobs.existing(job_key or {})
             if stored.region_status is None:
                 raise Failed("region was never started", key=key)
@@ -132,7 +128,7 @@ def finish(region_table: "RegionRequestTable", job_table: Optional["JobTable"], 
             raise Failed("region not completed: the job's record of it kept changing", key=key)
         logger.debug("%s: %s recorded", key, outcome.value)
         finished = with_tiles(stored, sets, new) if exact else store.existing(key)
-        region_table._saw(finished)
+        regions.saw(finished)
         return finished, (jobs.existing(job_key) if jobs is not None and job_key is not None else None)
 
     return settle(step, Seen(region if is_running_copy(region) else None), gave_up="region not completed", key=key,

@@ -5,7 +5,7 @@ again from the refusal by ``store.settle``; its tile writes in ``tiles.py``; a
 completion in ``completion.py``; the item's size rule in ``room.py``.
 """
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, cast
 
 from . import clock, validation
 from .completion import finish
@@ -19,7 +19,6 @@ from .errors import (
     UpdateRegionException,
 )
 from .items import (
-    Batch,
     JobItem,
     RegionRequestItem,
     RequestStatus,
@@ -31,7 +30,7 @@ from .items import (
 )
 from .job_table import JobTable
 from .observing import observed
-from .operations import ConditionNotMet, Failed, failing_as, operation, table_operation
+from .operations import ConditionNotMet, Failed, failing_as, table_operation
 from .region_states import (
     EXACT_ATTEMPTS,
     LIFECYCLE_ATTRIBUTES,
@@ -52,7 +51,7 @@ from .region_states import (
 )
 from .room import has_room_for, require_room, sizes_as_in, values_size
 from .store import BoundTable, Seen, Write, settle, store_of, transact
-from .tile_buffer import buffer_of, flush_seconds
+from .tile_buffer import BufferedStore, buffer_of, flush_seconds
 from .tiles import batch_of, tiles_to_process, write_tiles
 from .two_calls import forget, tie_to
 
@@ -87,25 +86,18 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     @table_operation(UpdateRegionException)
     def flush(self) -> None:
         """Write every tile buffered for this table in this process (by any of its table objects)."""
-        self._buffer.flush_all(self)
+        self._buffer.flush_all(self._store)
+
+    @property
+    def _regions(self) -> BufferedStore:
+        """Its store with the process's buffer of the table (as this object buffers, now)."""
+        return BufferedStore(self._store, self._buffer, self.tile_flush_seconds > 0)
 
     def _before(self, key: Mapping[str, str]) -> None:
-        """Write the region's buffered tiles before a call that reads or writes it."""
-        self._buffer.flush_region(self, (key["image_id"], key["region_id"]))
+        self._regions.before(key)
 
     def _saw(self, item: Optional[RegionRequestItem], key: Optional[Mapping[str, str]] = None) -> None:
-        """Remember the region as stored (``None`` with its key: there is none)."""
-        if item is not None:
-            self._buffer.seen(item, buffering=self.tile_flush_seconds > 0)
-        elif key is not None:
-            self._buffer.forget((key["image_id"], key["region_id"]))
-
-    def _write_buffered(self, key: Tuple[str, str], batch: Batch,
-                        stored: Optional[RegionRequestItem]) -> RegionRequestItem:
-        """Write tiles the buffer held (its flush: no flush before, it is one). An observed operation of its
-        own, ``flush`` (the timer's, at exit), unless a call of the package made it (then counted in that call)."""
-        with operation("flush", self.table_name, UpdateRegionException, dict(zip(self._key_names, key))):
-            return write_tiles(self._store, self._store.key(*key), batch_of(batch), region=stored)
+        self._regions.saw(item, key)
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -181,7 +173,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         given = validation.region_values(region_request_item)
         key = self._store.key(given["image_id"], given["region_id"])
         outcome = terminal_status(region_status)
-        completed, _ = finish(self, None, key, outcome, values=own_values(given))
+        completed, _ = finish(self._regions, None, key, outcome, values=own_values(given))
         copy_stored(region_request_item, completed)
         return completed
 
@@ -261,7 +253,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
     def list_regions(self, image_id: str) -> List[RegionRequestItem]:
         """Every region of the image, all pages, strongly consistent."""
         key = self._store.key(image_id)
-        self._buffer.flush_image(self, key["image_id"])
+        self._buffer.flush_image(self._store, key["image_id"])
         regions = self._store.query(key)
         for region in regions:
             self._saw(region)
@@ -282,7 +274,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         if self.tile_flush_seconds > 0:
             key = self._store.key(image_id, region_id)
             box, tile_state = validation.tile(tile), validation.tile_state(state)
-            expected = self._buffer.add(self, (key["image_id"], key["region_id"]), box, tile_state,
+            expected = self._buffer.add(self._store, (key["image_id"], key["region_id"]), box, tile_state,
                                         self.tile_flush_seconds)
             if expected is not None:
                 return expected
@@ -325,6 +317,11 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         return recorded_region
 
 
+def regions_of(table: RegionRequestTable) -> BufferedStore:
+    """The store and buffer of ``table``, for the package's own modules (completion, the recorder, repairs)."""
+    return table._regions
+
+
 def own_values(given: Mapping[str, Any]) -> Dict[str, Any]:
     """The attributes of a region item that describe it (``message``, ``job_id``...): not its key,
     tiles, counts or the attributes its state changes set."""
@@ -360,7 +357,8 @@ def complete_region(
             given = validation.region_values(region_item)
             key = store_of(region_table).key(given["image_id"], given["region_id"])
             outcome = terminal_status(region_status)
-            region, job = finish(region_table, job_table, key, outcome, region=RegionRequestItem(**given),
+            region, job = finish(regions_of(region_table), store_of(job_table), key, outcome,
+                                 region=RegionRequestItem(**given),
                                  values=own_values(given))
         assert job is not None
         copy_stored(region_item, region)

@@ -28,15 +28,15 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from . import validation
-from .errors import ConfigurationError, RegionFullError
+from .errors import ConfigurationError, RegionFullError, UpdateRegionException
 from .items import Batch, Box, RegionRequestItem, TileKey, TileState, recorded, tile_key, tile_lists
 from .observing import announce
-
-if TYPE_CHECKING:
-    from .region_request_table import RegionRequestTable
+from .operations import operation
+from .store import Store
+from .tiles import batch_of, write_tiles
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -74,7 +74,7 @@ class _Region:
     stored: Optional[RegionRequestItem] = None
     pending: Batch = field(default_factory=dict)  # tiles buffered, each once per state, in order
     deadline: float = math.inf  # (monotonic) when the oldest buffered tile is due
-    table: Optional["RegionRequestTable"] = None  # the table object that buffered last (writes the tiles)
+    writer: Optional[Store[RegionRequestItem]] = None  # the store of the table object that buffered last
     #: One write of the region at a time (re-entrant: a call made while this thread writes, as a
     #: listener's, finds the tiles written or writes them again, recognised as recorded).
     writing: threading.RLock = field(default_factory=threading.RLock)
@@ -183,7 +183,7 @@ class TileBuffer:
 
     # -- buffering ------------------------------------------------------------------------------
 
-    def add(self, table: "RegionRequestTable", key: RegionKey, tile: Box, state: TileState,
+    def add(self, writer: Store[RegionRequestItem], key: RegionKey, tile: Box, state: TileState,
             seconds: float) -> Optional[RegionRequestItem]:
         """Buffer ``tile``; returns the region as it will be once written, or ``None`` when the region
         has not been seen stored in this process (the caller writes the tile at once)."""
@@ -192,20 +192,20 @@ class TileBuffer:
             if region is None or region.stored is None:
                 return None
             region.buffer(tile, state)
-            region.table = table
+            region.writer = writer
             region.deadline = min(region.deadline, time.monotonic() + seconds)
             full = region.size() >= FULL
             result = region.expected()
         _buffers.hold(self, True)
         if full:
-            return self.flush_region(table, key) or result
+            return self.flush_region(writer, key) or result
         _flusher.wake(self, region.deadline)
         return result
 
     # -- writing --------------------------------------------------------------------------------
 
-    def flush_region(self, table: "RegionRequestTable", key: RegionKey) -> Optional[RegionRequestItem]:
-        """Write the region's buffered tiles (if any) through ``table``; returns the region as stored
+    def flush_region(self, writer: Store[RegionRequestItem], key: RegionKey) -> Optional[RegionRequestItem]:
+        """Write the region's buffered tiles (if any) through ``writer``; returns the region as stored
         afterwards (``None``: nothing was buffered). A failure keeps the tiles and raises."""
         with self._lock:
             region = self._regions.get(key)
@@ -218,37 +218,37 @@ class TileBuffer:
             if not batch:
                 return None
             try:
-                written = table._write_buffered(key, batch, stored)
+                written = _write(writer, key, batch, stored)
             except RegionFullError as full:
                 self._left(region, batch, None)
-                _report_dropped(key, batch, table.table_name, full)
+                _report_dropped(key, batch, writer.table_name, full)
                 return None
             self._left(region, batch, written)
             return written
 
     def _left(self, region: _Region, batch: Batch, written: Optional[RegionRequestItem]) -> None:
         """The tiles of ``batch`` leave the buffer, written (``written``: the region as stored after) or
-        dropped; the table object that buffered them and the buffer itself are not kept for nothing."""
+        dropped; the store that buffered them and the buffer itself are not kept for nothing."""
         with self._lock:
             region.left(batch)
             if written is not None:
                 region.saw(_own_copy(written))
             if not region.pending:
-                region.deadline, region.table = math.inf, None
+                region.deadline, region.writer = math.inf, None
             holding = any(each.pending for each in self._regions.values())
         _buffers.hold(self, holding)
 
-    def flush_image(self, table: "RegionRequestTable", image_id: str) -> None:
+    def flush_image(self, writer: Store[RegionRequestItem], image_id: str) -> None:
         """Write the buffered tiles of every region of ``image_id``."""
         for key in self._keys(lambda key, region: key[0] == image_id):
-            self.flush_region(table, key)
+            self.flush_region(writer, key)
 
-    def flush_all(self, table: Optional["RegionRequestTable"] = None) -> None:
-        """Write every buffered tile (through ``table``, else each region's own last table); the first
+    def flush_all(self, through: Optional[Store[RegionRequestItem]] = None) -> None:
+        """Write every buffered tile (through ``through``, else each region's own last writer); the first
         failure is raised after every region was tried."""
         failure: Optional[BaseException] = None
         for key in self._keys(lambda key, region: True):
-            writer = table or self._table_of(key)
+            writer = through or self._writer_of(key)
             if writer is None:
                 continue
             try:
@@ -262,7 +262,7 @@ class TileBuffer:
         """Write the regions whose deadline passed (the timer); failures are logged and tried again at
         the next tick. Returns the next deadline."""
         for key in self._keys(lambda key, region: region.deadline <= now):
-            writer = self._table_of(key)
+            writer = self._writer_of(key)
             if writer is None:
                 continue
             try:
@@ -288,10 +288,10 @@ class TileBuffer:
         with self._lock:
             return [key for key, region in self._regions.items() if region.pending and wanted(key, region)]
 
-    def _table_of(self, key: RegionKey) -> Optional["RegionRequestTable"]:
+    def _writer_of(self, key: RegionKey) -> Optional[Store[RegionRequestItem]]:
         with self._lock:
             region = self._regions.get(key)
-            return region.table if region is not None else None
+            return region.writer if region is not None else None
 
 
 #: How soon the timer tries again a write that failed.
@@ -364,6 +364,28 @@ class _Buffers:
             return iter({id(each): each for each in [*self._by_table.values(), *self._holding.values()]}.values())
 
 
+@dataclass(frozen=True)
+class BufferedStore:
+    """A region table's store with its process's tile buffer: every call that reads or writes a region
+    writes the region's buffered tiles first (:meth:`before`) and remembers the region as stored after
+    (:meth:`saw`). ``buffering``: the table object buffers (its ``tile_flush_seconds`` above 0)."""
+
+    store: Store[RegionRequestItem]
+    buffer: TileBuffer
+    buffering: bool
+
+    def before(self, key: Mapping[str, str]) -> None:
+        """Write the region's buffered tiles before a call that reads or writes it."""
+        self.buffer.flush_region(self.store, (key["image_id"], key["region_id"]))
+
+    def saw(self, item: Optional[RegionRequestItem], key: Optional[Mapping[str, str]] = None) -> None:
+        """Remember the region as stored (``None`` with its key: there is none)."""
+        if item is not None:
+            self.buffer.seen(item, buffering=self.buffering)
+        elif key is not None:
+            self.buffer.forget((key["image_id"], key["region_id"]))
+
+
 _buffers = _Buffers()
 _flusher = _Flusher()
 
@@ -371,6 +393,14 @@ _flusher = _Flusher()
 def buffer_of(table_name: str, host: Optional[str], region: Optional[str]) -> TileBuffer:
     """The buffer of a table in this process (shared by every table object of it)."""
     return _buffers.of((table_name, host, region))
+
+
+def _write(writer: Store[RegionRequestItem], key: RegionKey, batch: Batch,
+           stored: Optional[RegionRequestItem]) -> RegionRequestItem:
+    """Write tiles the buffer held (its flush: no flush before, it is one). An observed operation of its
+    own, ``flush`` (the timer's, at exit), unless a call of the package made it (then counted in that call)."""
+    with operation("flush", writer.table_name, UpdateRegionException, dict(zip(("image_id", "region_id"), key))):
+        return write_tiles(writer, writer.key(*key), batch_of(batch), region=stored)
 
 
 def _report_dropped(key: RegionKey, batch: Batch, table_name: str, full: RegionFullError) -> None:

@@ -12,7 +12,7 @@ from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionEx
 from .items import Box, RegionRequestItem, RequestStatus, TileState
 from .job_table import JobItem, JobTable
 from .operations import located, operation
-from .region_request_table import RegionRequestTable
+from .region_request_table import RegionRequestTable, regions_of
 from .region_states import terminal_status
 from .store import store_of
 
@@ -63,7 +63,7 @@ class TileRecorder:
         if region is not None:  # its values in the plain forms conditions are built from
             region = RegionRequestItem(**validation.region_values(region))
         with located("TileRecorder", region_table.table_name):
-            region_table._before(self.key)  # tiles add_tile buffered for the region are written first
+            regions_of(region_table).before(self.key)  # tiles add_tile buffered for the region are written first
         self.flush_every = flush_every
         self.flush_interval = interval
         #: The region as last stored (after the last flush or completion), when known.
@@ -117,7 +117,8 @@ class TileRecorder:
             outcome = terminal_status(region_status)
             with self._lock:
                 batch = self._batch()
-                self.region, job = finish(self.region_table, job_table, self.key, outcome, region=self.region,
+                self.region, job = finish(regions_of(self.region_table), store_of(job_table), self.key, outcome,
+                                          region=self.region,
                                           tiles=batch)
                 assert job is not None
                 self._written(batch)

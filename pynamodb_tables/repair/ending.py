@@ -32,7 +32,7 @@ from ..errors import CompleteRegionException, EndImageException, InvalidRequestE
 from ..items import RegionRequestItem, RequestStatus
 from ..job_table import JobTable
 from ..operations import ConditionNotMet, failing_as
-from ..region_request_table import RegionRequestTable
+from ..region_request_table import RegionRequestTable, regions_of
 from ..region_states import is_outcome, is_running_status
 from ..store import store_of
 from .reads import Capacity, jobs_to_repair, metered, read_job
@@ -91,7 +91,8 @@ def fail_region(job_table: JobTable, region_table: RegionRequestTable, region: R
     key = store_of(region_table).key(str(region.image_id), str(region.region_id))
     try:
         with failing_as(CompleteRegionException, OPERATION, region_table.table_name):
-            finish(region_table, job_table, key, RequestStatus.FAILED, region=region, as_read=True)
+            finish(regions_of(region_table), store_of(job_table), key, RequestStatus.FAILED, region=region,
+                   as_read=True)
     except ConditionNotMet:
         return CHANGED
     return FAILED
