@@ -10,7 +10,17 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import clock
 from .errors import CompleteRegionException, RegionAlreadyCompleteError, UpdateRegionException
-from .items import Batch, JobItem, RegionRequestItem, RequestStatus, recorded, set_actions, tile_lists, with_values
+from .items import (
+    Batch,
+    JobItem,
+    RegionRequestItem,
+    RequestStatus,
+    is_outcome,
+    recorded,
+    set_actions,
+    tile_lists,
+    with_values,
+)
 from .operations import Failed, TransactionRefused, failing_as
 from .region_states import (
     ERROR_COUNT,
@@ -18,7 +28,6 @@ from .region_states import (
     completion,
     count_actions,
     count_of,
-    is_outcome,
     is_running_status,
     job_can_count,
     job_counted,

@@ -374,3 +374,8 @@ def tile_key(tile: Box) -> TileKey:
 def length(attribute: Any) -> Any:
     """The stored list's length (or text's size), as an operand of a condition."""
     return size(attribute)  # type: ignore[no-untyped-call]  # (PynamoDB leaves it unannotated)
+
+
+def is_outcome(status: Any) -> bool:
+    """Whether ``status`` (a status's stored value) is an outcome: ``SUCCESS``, ``PARTIAL`` or ``FAILED``."""
+    return status in TERMINAL_VALUES

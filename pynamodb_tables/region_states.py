@@ -40,7 +40,6 @@ from . import clock, validation
 from .errors import InvalidRegionRequestException
 from .items import (
     NON_TERMINAL_VALUES,
-    TERMINAL_VALUES,
     Batch,
     Box,
     BoxAttribute,
@@ -49,6 +48,7 @@ from .items import (
     RequestStatus,
     TileListAttribute,
     absent,
+    is_outcome,
     length,
     still,
     tile_lists,
@@ -66,11 +66,6 @@ ONLY_STATE_CHANGES_WRITE = ("region_retry_count", "start_time", "end_time", "exp
 #: Refusals by another worker's writes to the same running attempt after which a state change stops
 #: pinning the whole region (a start, a completion) and a tile write stops pinning its lists.
 EXACT_ATTEMPTS = 3
-
-
-def is_outcome(status: Any) -> bool:
-    """Whether ``status`` (a status's stored value) is an outcome: ``SUCCESS``, ``PARTIAL`` or ``FAILED``."""
-    return status in TERMINAL_VALUES
 
 
 def is_running_status(status: Any) -> bool:

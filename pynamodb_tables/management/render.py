@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
+from ..items import is_outcome
 from ..observing import RETRY_CAUSES, OperationFigures
-from ..region_states import is_outcome
 from .inspection import TableReport, format_keys
 from .job_list import JobList
 from .job_status import JOB_STATES

@@ -29,11 +29,11 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 from .. import clock, validation
 from ..completion import finish
 from ..errors import CompleteRegionException, EndImageException, InvalidRequestError
-from ..items import RegionRequestItem, RequestStatus
+from ..items import RegionRequestItem, RequestStatus, is_outcome
 from ..job_table import JobTable
 from ..operations import ConditionNotMet, failing_as
 from ..region_request_table import RegionRequestTable, regions_of
-from ..region_states import is_outcome, is_running_status
+from ..region_states import is_running_status
 from ..store import store_of
 from .reads import Capacity, jobs_to_repair, metered, read_job
 

@@ -83,6 +83,5 @@ def test_the_management_script_reaches_no_more_of_the_plumbing() -> None:
     # Left (issue 25): these read through the plumbing where a read API of the library should serve them.
     left = {"management.definition": ["store"], "management.errors": ["retry"], "management.inspection": ["store"],
             "management.job_list": ["operations", "store"], "management.job_status": ["operations", "store"],
-            "management.reads": ["connection", "retry", "store"], "management.render": ["region_states"],
-            "management.settings": ["store"]}
+            "management.reads": ["connection", "retry", "store"], "management.settings": ["store"]}
     assert reached == left
