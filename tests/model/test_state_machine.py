@@ -314,12 +314,13 @@ class Model:
 
     def buffered_add(self, region_id: str, index: int, state: str) -> Optional[type]:
         """``add_tile`` on a buffered table, for a region the process has seen stored: the tile waits in the
-        buffer. (For one it has not, it is written at once: the worker reports it as ``add_tiles``.)"""
+        buffer, also one the region shows already (its copy may be stale: issue 23, finding 3); the flush
+        skips what the table holds, or records it again in an attempt begun since. (For a region it has
+        not seen, it is written at once: the worker reports it as ``add_tiles``.)"""
         region = self.regions.get(region_id)
         if region is None:
             return UpdateRegionException
-        if key(TILES[index]) not in (region.succeeded if state == "succeeded" else region.failed):
-            region.pending.add((key(TILES[index]), state))
+        region.pending.add((key(TILES[index]), state))
         return None
 
     def flush(self) -> Optional[type]:
