@@ -4,13 +4,13 @@ import argparse
 import os
 import sys
 import textwrap
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, List, NoReturn, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..job_table import JOB_TABLE_ENV
 from ..region_request_table import REGION_REQUEST_TABLE_ENV
-from . import repair_commands  # noqa: F401  (registers the repair commands)
-from .commands import COMMANDS
+from . import commands, repair_commands
+from .commands import Command
 from .errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -59,6 +59,15 @@ def connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
                        help=f"job table name (default: ${JOB_TABLE_ENV})")
     group.add_argument("--region-table", metavar="NAME", default=default,
                        help=f"region request table name (default: ${REGION_REQUEST_TABLE_ENV})")
+
+
+#: Every command, in the order the help lists them.
+COMMANDS: Tuple[Command, ...] = (
+    commands.create_tables, commands.describe, commands.delete, commands.status, commands.jobs, commands.export,
+    commands.cloudformation, commands.policy, commands.cloudwatch_dashboard, commands.demo,
+    repair_commands.reconcile_command, repair_commands.fail_stale_command, repair_commands.end_job_command,
+    repair_commands.map_command,
+)
 
 
 def build_parser() -> Parser:

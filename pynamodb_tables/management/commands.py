@@ -4,7 +4,7 @@ import json
 import re
 from argparse import Namespace
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..observing import DEFAULT_NAMESPACE
 from .dashboard import dashboard
@@ -46,15 +46,12 @@ class Command:
     options: Tuple[Option, ...]
 
 
-COMMANDS: List[Command] = []
-
-
-def command(name: str, summary: str, description: str, *options: Option) -> Callable[[Handler], Handler]:
-    """Declare a command: its name, help, options, and (decorated) handler."""
-    def register(handler: Handler) -> Handler:
-        COMMANDS.append(Command(name, handler, summary, description, options))
-        return handler
-    return register
+def command(name: str, summary: str, description: str, *options: Option) -> Callable[[Handler], Command]:
+    """Declare a command: its name, help, options, and (decorated) handler; the decorated name is the
+    :class:`Command` (``cli.COMMANDS`` lists them)."""
+    def declare(handler: Handler) -> Command:
+        return Command(name, handler, summary, description, options)
+    return declare
 
 
 JSON = option("--json", action="store_true", help="print JSON for scripts (stable keys)")

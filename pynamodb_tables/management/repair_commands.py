@@ -2,7 +2,7 @@
 
 Handlers check their arguments (a usage error exits 2 before anything is read or written), call
 the library's repair (``pynamodb_tables.repair``) and render what it returns
-(``repair_views``). Imported by ``cli`` for the commands it registers.
+(``repair_views``). ``cli.COMMANDS`` lists them.
 """
 
 import json
