@@ -383,7 +383,7 @@ class Worker:
         the worker's own thread. Returns what it raised, and whether the worker died."""
         calls = ("start", "job", "region") if order == "success" else ("start", "region", "job")
         item = self.held.get(region_id) or RegionRequestItem(region_id, image_id, "job")
-        self.tied = False
+        self.tied, self.between_raised = False, None
         for number, call in enumerate(calls):
             if fault is not None and fault_at == number:
                 self.fault.arm(fault)
@@ -722,12 +722,9 @@ class Workers(RuleBasedStateMachine):
             def between() -> None:
                 for other_step in window:
                     interleaved.append(self.workers[other_worker].run(self.image_id, other_step))
-        call = step[1] if step[0] == "elsewhere" else step  # (another process's step: the same call)
-        new_region = call[0] == "start_region" and call[1] not in self.model.regions
         if step[0] == "two_calls" and step[7] is not None:  # another worker's repair, in its own thread
             repairer, repair = self.workers[(worker + step[7][0]) % WORKERS], (step[7][1],)
             self.workers[worker].between = lambda: repairer.thread.submit(repairer.run, self.image_id, repair).result()
-            self.workers[worker].between_raised = None
         if fault is not None:
             self.workers[worker].fault.arm(fault, between)
         raised = self.workers[worker].run(self.image_id, step)
@@ -746,7 +743,8 @@ class Workers(RuleBasedStateMachine):
         # A start that tried to create the region (it held no copy) and lost the answer: for a new region
         # its write landed first; for one that existed, a start the window made (a later start time) is
         # joined, not started again (docs/decisions.md); -2: the start changed nothing, and raised nothing.
-        call = step[1] if step[0] == "elsewhere" else step
+        call = step[1] if step[0] == "elsewhere" else step  # (another process's step: the same call)
+        new_region = call[0] == "start_region" and call[1] not in self.model.regions  # (the model is as before)
         rest = list(range(1, len(interleaved) + 1))
         orders = [[0, *rest], [*rest, 0]] if interleaved else [[0]]
         creating = interleaved and call[0] == "start_region" and hit == "UpdateItem"

@@ -15,28 +15,31 @@ def module_name(path: Path) -> str:
     return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
 
 
-def imports(path: Path) -> Set[str]:
-    """The package's modules ``path`` imports, anywhere in it (``TYPE_CHECKING`` blocks and functions too)."""
+def imports(path: Path, modules: Set[str]) -> Set[str]:
+    """The package's ``modules`` that ``path`` imports, anywhere in it (``TYPE_CHECKING`` blocks and functions
+    too)."""
     package = module_name(path).split(".")[:-1]
     named: Set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if not isinstance(node, ast.ImportFrom):
             continue
+        parts = (node.module or "").split(".")
         if node.level:
-            base = package[:len(package) - node.level + 1]
-        elif (node.module or "").startswith("pynamodb_tables"):
-            base, node.module = [], node.module.partition(".")[2] if node.module else None  # type: ignore[union-attr]
+            parts = [*package[:len(package) - node.level + 1], *parts]
+        elif parts[0] == "pynamodb_tables":
+            parts = parts[1:]
         else:
             continue
-        module = [*base, *(node.module.split(".") if node.module else [])]
+        module = [part for part in parts if part]
         named.add(".".join(module))
         named |= {".".join([*module, alias.name]) for alias in node.names}  # (from . import a, b)
-    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
-    return {name for name in named if name in modules} - {module_name(path)}
+    return (named & modules) - {module_name(path)}
 
 
 def graph() -> Dict[str, Set[str]]:
-    return {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+    paths = list(PACKAGE.rglob("*.py"))
+    modules = {module_name(path) for path in paths}
+    return {module_name(path): imports(path, modules) for path in paths}
 
 
 def cycles(edges: Dict[str, Set[str]]) -> List[Set[str]]:
