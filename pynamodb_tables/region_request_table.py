@@ -137,7 +137,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
             if stored is not None and stored.region_status == RequestStatus.SUCCESS.value:
                 return stored if seen.known else self._store.existing(key)  # (a replay: as stored)
             now = start_time_after(stored, clock.now_ms())
-            exact = seen.moved_on < EXACT_ATTEMPTS  # (refusals by writes to the same attempt: see completing)
+            exact = seen.moved_on < EXACT_ATTEMPTS  # (refusals by writes to the same attempt: see completion.py)
             sets, condition = start(stored, values, now, exact=exact)
             result = with_values(stored if stored is not None else self._store.instance(key), sets)
             require_room(result, key, before=stored)
