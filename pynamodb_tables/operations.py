@@ -1,6 +1,7 @@
 """An operation's failures and the one place they become its public error.
 
-What the package's internals raise to its operations, never to a caller:
+The one family the internals raise to an operation, never to a caller, from the send loop
+(``retry.send``) up:
 
 - :class:`ConditionNotMet` (and :class:`TransactionRefused`): a conditional write was refused and
   changed nothing; it carries the item as stored, so the operation decides again
@@ -50,12 +51,14 @@ class TransactionRefused(ConditionNotMet):
 class Failed(Exception):
     """The operation failed: ``message`` says why, ``key`` names the item (``None``: the operation's
     own), ``item`` is the stored item where the failure has one, ``code`` DynamoDB's error code
-    when a request failed, ``table`` the table it failed on (``None``: the operation's own).
+    when a request failed, ``table`` the table it failed on (``None``: the operation's own),
+    ``transient`` whether DynamoDB did not answer (waiting may mend it).
     Raise it ``from`` the cause."""
 
     def __init__(self, message: str, *, key: Optional[Mapping[str, Any]] = None, item: Any = None,
-                 code: Optional[str] = None, table: Optional[str] = None) -> None:
+                 code: Optional[str] = None, table: Optional[str] = None, transient: bool = False) -> None:
         super().__init__(message)
+        self.transient = transient
         self.message = message
         self.key = key
         self.item = item

@@ -7,7 +7,7 @@ that runs for days keeps retrying however many faults it has met. Each failure i
     answer                               landed?   what send does                                 cause
     -----------------------------------  --------  ---------------------------------------------  ------------
     success                              yes       returns it
-    condition refused the write          no        raises Refused (with the stored item, if any)
+    condition refused the write          no        raises ConditionNotMet (with the stored item)
     throttled (also a transaction        no        backs off, sends again (fresh token)           throttled
       cancelled for throttling)
     transaction conflict (also a         no        backs off, sends again (fresh token)           conflict
@@ -15,7 +15,7 @@ that runs for days keeps retrying however many faults it has met. Each failure i
     5xx (server error)                   maybe     backs off, sends again (same token)            server_error
     read timeout / connection cut        maybe     backs off, sends again (same token)            answer_lost
     connection refused / connect timeout no        backs off, sends again                         not_sent
-    anything else (validation, auth...)  no        raises Unanswered
+    anything else (validation, auth...)  no        raises Failed
 
 The cause is what an operation's event counts each resend under (``observing.RETRY_CAUSES``).
 While an operation is observed, :func:`send` also counts each request it sends and the capacity
@@ -26,7 +26,7 @@ cancelled transaction is charged all the same, and not counted.
 A transaction's client request token stays the same while an earlier send may have landed
 (DynamoDB then answers the resend with the first outcome, without applying it again) and is
 renewed after an answer that proves nothing landed. A plain write sent again after an unknown
-outcome may be refused by its own landed copy: :class:`Refused` says so (``after_unknown``),
+outcome may be refused by its own landed copy: the refusal says so (``after_unknown``),
 and each operation recognises its own write from the stored item.
 """
 
@@ -35,7 +35,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -43,6 +43,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from .connection import refused_item
 from .observing import tally
+from .operations import ConditionNotMet, Failed
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -78,30 +79,6 @@ class Failure:
 
     def summary(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
-
-
-class SendError(Exception):
-    """A request that did not succeed; ``failure`` says how. Raised only inside the package."""
-
-    def __init__(self, failure: Failure, *, after_unknown: bool, attempts: int) -> None:
-        super().__init__(failure.summary())
-        self.failure = failure
-        self.after_unknown = after_unknown  # an earlier send of this request may have landed
-        self.attempts = attempts
-
-    def explained(self) -> str:
-        """One line for the request that failed: DynamoDB's code and message, and how often it was sent."""
-        if self.failure.retry:  # kept failing until the retries ran out
-            return f"DynamoDB did not answer: {self.failure.summary()} (sent {self.attempts} times)"
-        return f"DynamoDB {self.failure.summary()}"
-
-
-class Refused(SendError):
-    """A condition refused the write (or the transaction): nothing was changed by this send."""
-
-
-class Unanswered(SendError):
-    """DynamoDB did not accept the request (it failed, or kept failing until the retries ran out)."""
 
 
 def _client_error(exc: BaseException) -> Optional[ClientError]:
@@ -188,14 +165,30 @@ class Attempt:
         self.token = str(uuid.uuid4())
 
 
-def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: bool = False) -> T:
+def explained(failure: Failure, attempts: int) -> str:
+    """One line for a request that failed: DynamoDB's code and message, and how often it was sent."""
+    if failure.retry:  # kept failing until the retries ran out
+        return f"DynamoDB did not answer: {failure.summary()} (sent {attempts} times)"
+    return f"DynamoDB {failure.summary()}"
+
+
+def _refused(failure: Failure, after_unknown: bool) -> ConditionNotMet:
+    """A plain write's refusal, with its stored item as DynamoDB returned it (wire form)."""
+    return ConditionNotMet(failure.items[0] if failure.items else None, after_unknown)
+
+
+def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: bool = False,
+         key: Optional[Mapping[str, Any]] = None, table: Optional[str] = None,
+         refusal: Callable[[Failure, bool], ConditionNotMet] = _refused) -> T:
     """Send ``request`` until DynamoDB answers it; up to ``retries`` resends after transport
     faults and up to :data:`CONTENTION_ATTEMPTS` after throttling or lost races.
 
-    Raises :class:`Refused` when a condition refused it and :class:`Unanswered` when it failed
-    for good; any other exception (not a failed request) passes through unchanged. ``reads``:
-    the request is a read (the capacity it consumes counts as read units where DynamoDB does
-    not say).
+    Raises the operations' own family (``operations.py``): ``refusal(failure, after_unknown)`` (a
+    :class:`~pynamodb_tables.operations.ConditionNotMet`; by default with the stored item in wire
+    form) when a condition refused it, and :class:`~pynamodb_tables.operations.Failed` naming
+    ``key`` and ``table`` when it failed for good; any other exception (not a failed request) passes
+    through unchanged. ``reads``: the request is a read (the capacity it consumes counts as read
+    units where DynamoDB does not say).
     """
     record = tally()
     attempt = Attempt()
@@ -211,7 +204,7 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
             if failure is None:
                 raise
             if failure.refused:
-                raise Refused(failure, after_unknown=after_unknown, attempts=attempt.number + 1) from exc
+                raise refusal(failure, after_unknown) from exc
             if failure.landed is None:
                 after_unknown = True
             elif not after_unknown:
@@ -223,7 +216,8 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
                 transport += 1
                 delay_index = transport
             else:
-                raise Unanswered(failure, after_unknown=after_unknown, attempts=attempt.number + 1) from exc
+                raise Failed(explained(failure, attempt.number + 1), key=key, code=failure.code, table=table,
+                             transient=failure.retry) from exc
             logger.debug("%s: %s; sending again (attempt %d)", what, failure.code, attempt.number + 2)
             if record is not None:
                 record.retries[failure.cause] += 1

@@ -66,7 +66,7 @@ from .connection import (
 from .errors import ConfigurationError
 from .observing import name_key
 from .operations import ConditionNotMet, Failed, TransactionRefused
-from .retry import CONTENTION_ATTEMPTS, Attempt, Refused, SendError, backoff, send
+from .retry import CONTENTION_ATTEMPTS, Attempt, Failure, backoff, send
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -152,17 +152,18 @@ class Store(Generic[M]):
                          table=self.table_name) from exc
 
     def send(self, request: Callable[[Attempt], T], *, key: Mapping[str, Any],
-             settings: Optional[ConnectionSettings] = None, reads: bool = False) -> T:
-        """``request`` through the one send-and-retry mechanism; a request that failed is a failure
-        naming ``key`` (a refusal, :class:`~pynamodb_tables.retry.Refused`, passes). ``reads``: the
-        request is a read (for the capacity it consumes)."""
-        try:
-            return send(request, retries=(settings or self.settings).max_retry_attempts,
-                        what=f"{self.table_name} {dict(key)}", reads=reads)
-        except Refused:
-            raise
-        except SendError as exc:
-            raise Failed(exc.explained(), key=key, code=exc.failure.code, table=self.table_name) from exc.__cause__
+             settings: Optional[ConnectionSettings] = None, reads: bool = False,
+             refusal: Optional[Callable[[Failure, bool], ConditionNotMet]] = None) -> T:
+        """``request`` through the one send-and-retry mechanism, its failure naming ``key`` and this table;
+        ``refusal``: the refusal it raises when a condition refused it (default: the stored item loaded).
+        ``reads``: the request is a read (for the capacity it consumes)."""
+        def refused(failure: Failure, after_unknown: bool) -> ConditionNotMet:
+            logger.debug("%s %s: condition not met", self.table_name, dict(key))
+            return ConditionNotMet(self.loaded(failure.items[0] if failure.items else None, key=key), after_unknown)
+
+        return send(request, retries=(settings or self.settings).max_retry_attempts,
+                    what=f"{self.table_name} {dict(key)}", reads=reads, key=key, table=self.table_name,
+                    refusal=refusal or refused)
 
     def read(self, key: Mapping[str, str]) -> Optional[M]:
         """The stored item (strongly consistent read), or ``None`` when there is none."""
@@ -205,12 +206,7 @@ class Store(Generic[M]):
         """
         hash_key, range_key = self.key_values(key)
         actions = list(actions)
-        try:
-            answer = self.send(lambda _: update_item(self.model, hash_key, range_key, actions, condition), key=key)
-        except Refused as refused:
-            logger.debug("%s %s: condition not met", self.table_name, dict(key))
-            stored = self.loaded(refused.failure.items[0] if refused.failure.items else None, key=key)
-            raise ConditionNotMet(stored, refused.after_unknown) from refused.__cause__
+        answer = self.send(lambda _: update_item(self.model, hash_key, range_key, actions, condition), key=key)
         logger.debug("%s %s: written", self.table_name, dict(key))
         return cast(M, self.loaded(answer.get("Attributes"), key=key, written=True))
 
@@ -327,17 +323,16 @@ def transact(writes: Sequence[Write], *, settings_from: Optional[Store[Any]] = N
                 writing.condition_check(write.store.model, hash_key, range_key, condition=write.condition)
         return commit(writing)
 
-    try:
-        first.store.send(send_once, key=first.key, settings=owner.settings)
-    except Refused as refused:
+    def refused(failure: Failure, after_unknown: bool) -> TransactionRefused:
         reasons: List[Optional[str]] = [None] * len(writes)
         items: List[Optional[Dict[str, Any]]] = [None] * len(writes)
         for position, index in enumerate(sent):
-            if position < len(refused.failure.reasons):
-                reasons[index], items[index] = refused.failure.reasons[position], refused.failure.items[position]
+            if position < len(failure.reasons):
+                reasons[index], items[index] = failure.reasons[position], failure.items[position]
         stored = [write.store.loaded(raw, key=write.key) for write, raw in zip(writes, items)]
-        raise TransactionRefused([reason == "ConditionalCheckFailed" for reason in reasons], stored,
-                                 refused.after_unknown) from refused.__cause__
+        return TransactionRefused([reason == "ConditionalCheckFailed" for reason in reasons], stored, after_unknown)
+
+    first.store.send(send_once, key=first.key, settings=owner.settings, refusal=refused)
     logger.debug("%s %s: transaction written", first.store.table_name, dict(first.key))
 
 

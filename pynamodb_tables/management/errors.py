@@ -6,7 +6,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pynamodb.exceptions import PynamoDBException
 
 from ..errors import PynamoDBTablesError
-from ..retry import SendError, classify, describe_failure
+from ..operations import Failed
+from ..retry import classify, describe_failure
 
 PROG = "pynamodb-tables"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,8 +50,8 @@ def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` means DynamoDB did not answer (connection, timeout, 5xx, throttling): waiting may mend it."""
     seen: Optional[BaseException] = exc
     while seen is not None:
-        if isinstance(seen, SendError):
-            return seen.failure.retry
+        if isinstance(seen, Failed):
+            return seen.transient
         failure = classify(seen) if not isinstance(seen, PynamoDBTablesError) else None
         if failure is not None:
             return failure.retry

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator
 
 from ..connection import read_page
+from ..operations import Failed
 from ..repair.reads import paginate
-from ..retry import SendError, send
+from ..retry import send
 from ..store import BoundTable, store_of
 from .errors import CommandError
 
@@ -41,8 +42,8 @@ def request(table: BoundTable[Any], operation: str, cost: ReadCost, **parameters
     try:
         answer = send(lambda _: read_page(table.model, operation, **parameters),
                       retries=table.settings.max_retry_attempts, what=what, reads=True)
-    except SendError as exc:
-        raise CommandError(f"{what}: {exc.explained()}") from exc
+    except Failed as exc:
+        raise CommandError(f"{what}: {exc.message}") from exc
     cost.count(answer)
     return answer
 
