@@ -7,8 +7,8 @@ clients) gets two event hooks:
 - ``before-parameter-build``: adds ``ReturnConsumedCapacity=TOTAL`` to every request that takes it (DynamoDB
   Local then answers with the units consumed, as DynamoDB does) and notes whether it names a metered table;
 - ``after-call``: counts the call by operation when it did, and adds the units its answer reports, as read or
-  write units by operation (the package's own ``repair.reads.metered``, which meters a repair's requests the same
-  way on its own tables' clients). A refused conditional write is counted too: it is a request.
+  write units by operation (``observing.Capacity``, as the package's own ``observing.metered`` counts a repair's
+  requests in its send loop). A refused conditional write is counted too: it is a request.
 
 Only calls made while ``meter.active`` is true are counted: the harness turns it on for the model runner's
 work and off for its own reads of the tables.
@@ -20,9 +20,13 @@ from typing import Any, Dict, FrozenSet, Iterable
 
 import botocore.session
 
-from pynamodb_tables.repair.reads import KINDS, Capacity
+from pynamodb_tables.observing import Capacity
 
 _METERED = "compat_meter_metered"
+#: Whether each operation's units are read or write units.
+KINDS = {"GetItem": "read", "Query": "read", "Scan": "read", "BatchGetItem": "read", "TransactGetItems": "read",
+         "UpdateItem": "write", "PutItem": "write", "DeleteItem": "write", "BatchWriteItem": "write",
+         "TransactWriteItems": "write"}
 
 
 def tables_named(params: Dict[str, Any]) -> FrozenSet[str]:
@@ -75,7 +79,7 @@ class Meter:
         with self._lock:
             self.calls[model.name] += 1
             if model.name in KINDS:
-                self.capacity.add(KINDS[model.name], parsed.get("ConsumedCapacity"))
+                self.capacity.count(parsed.get("ConsumedCapacity"), reads=KINDS[model.name] == "read")
 
     def figures(self) -> Dict[str, Any]:
         """What was counted: calls by operation, their total, read and write units."""

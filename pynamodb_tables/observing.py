@@ -36,10 +36,11 @@ import re
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
 
 from .errors import InvalidRequestError
 
@@ -82,6 +83,20 @@ class OperationEvent:
 Listener = Callable[[OperationEvent], None]
 
 
+def _units(capacity: Any, reads: bool) -> Iterator[Tuple[str, float, float]]:
+    """Each table's ``(name, read units, write units)`` in a ``ConsumedCapacity`` DynamoDB returned (one entry,
+    or one per table for a transaction): the one place it is read. Where DynamoDB does not split the units
+    into read and write, they are ``reads`` or writes."""
+    for entry in capacity if isinstance(capacity, list) else [capacity]:
+        if not isinstance(entry, dict):
+            continue
+        read, write = entry.get("ReadCapacityUnits"), entry.get("WriteCapacityUnits")
+        if read is None and write is None:
+            total = float(entry.get("CapacityUnits") or 0.0)
+            read, write = (total, 0.0) if reads else (0.0, total)
+        yield str(entry.get("TableName") or ""), float(read or 0.0), float(write or 0.0)
+
+
 class Tally:
     """The current operation's record, counted into by the send loop (one thread's, no lock)."""
 
@@ -94,18 +109,43 @@ class Tally:
         self.units: Dict[str, List[float]] = {}  # table -> [read units, write units]
 
     def consumed(self, capacity: Any, *, reads: bool) -> None:
-        """Add a ``ConsumedCapacity`` DynamoDB returned (one entry, or one per table for a transaction).
-        Where it does not split the units into read and write, they are ``reads`` or writes."""
-        for entry in capacity if isinstance(capacity, list) else [capacity]:
-            if not isinstance(entry, dict):
-                continue
-            read, write = entry.get("ReadCapacityUnits"), entry.get("WriteCapacityUnits")
-            if read is None and write is None:
-                total = float(entry.get("CapacityUnits") or 0.0)
-                read, write = (total, 0.0) if reads else (0.0, total)
-            units = self.units.setdefault(str(entry.get("TableName") or ""), [0.0, 0.0])
-            units[0] += float(read or 0.0)
-            units[1] += float(write or 0.0)
+        """Add a ``ConsumedCapacity`` DynamoDB returned."""
+        for table, read, write in _units(capacity, reads):
+            units = self.units.setdefault(table, [0.0, 0.0])
+            units[0] += read
+            units[1] += write
+
+
+@dataclass
+class Capacity:
+    """Requests sent and the units DynamoDB reported for them, while metered (:func:`metered`): reads
+    (``GetItem``, ``Query``, ``Scan``) and writes (``UpdateItem``, ``TransactWriteItems``...)."""
+
+    read_units: float = 0.0
+    write_units: float = 0.0
+    reads: int = 0
+    writes: int = 0
+    #: Only these tables' units (``None``: every table's).
+    tables: Optional[FrozenSet[str]] = field(default=None, repr=False, compare=False)
+
+    def sent(self, *, reads: bool) -> None:
+        """One request sent (a read if ``reads``)."""
+        if reads:
+            self.reads += 1
+        else:
+            self.writes += 1
+
+    def consumed(self, capacity: Any, *, reads: bool) -> None:
+        """Add a ``ConsumedCapacity`` DynamoDB returned (only the metered tables' units)."""
+        for table, read, write in _units(capacity, reads):
+            if self.tables is None or table in self.tables:
+                self.read_units += read
+                self.write_units += write
+
+    def count(self, capacity: Any, *, reads: bool) -> None:
+        """One request and the ``ConsumedCapacity`` its answer reported."""
+        self.sent(reads=reads)
+        self.consumed(capacity, reads=reads)
 
 
 _current: ContextVar[Optional[Tally]] = ContextVar("pynamodb_tables_operation", default=None)
@@ -116,6 +156,28 @@ _lock = threading.Lock()
 def tally() -> Optional[Tally]:
     """The record of the operation running in this thread, if it is observed."""
     return _current.get()
+
+
+_meters: ContextVar[Tuple[Capacity, ...]] = ContextVar("pynamodb_tables_meters", default=())
+
+
+def meters() -> Tuple[Capacity, ...]:
+    """The meters of this thread's requests (:func:`metered`), innermost last."""
+    return _meters.get()
+
+
+@contextmanager
+def metered(*tables: Any, capacity: Optional[Capacity] = None) -> Iterator[Capacity]:
+    """A :class:`Capacity` counting this thread's requests until the block ends (``capacity``: add to that
+    one), and only ``tables``' units where tables are given: counted by the send loop, where an operation's
+    event counts its own. Requests of other threads (a worker in the same process) are not counted."""
+    meter = capacity if capacity is not None else Capacity(
+        tables=frozenset(table.table_name for table in tables) if tables else None)
+    token = _meters.set((*_meters.get(), meter))
+    try:
+        yield meter
+    finally:
+        _meters.reset(token)
 
 
 def name_key(key: Mapping[str, str]) -> None:

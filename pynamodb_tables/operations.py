@@ -51,14 +51,12 @@ class TransactionRefused(ConditionNotMet):
 class Failed(Exception):
     """The operation failed: ``message`` says why, ``key`` names the item (``None``: the operation's
     own), ``item`` is the stored item where the failure has one, ``code`` DynamoDB's error code
-    when a request failed, ``table`` the table it failed on (``None``: the operation's own),
-    ``transient`` whether DynamoDB did not answer (waiting may mend it).
+    when a request failed, ``table`` the table it failed on (``None``: the operation's own).
     Raise it ``from`` the cause."""
 
     def __init__(self, message: str, *, key: Optional[Mapping[str, Any]] = None, item: Any = None,
-                 code: Optional[str] = None, table: Optional[str] = None, transient: bool = False) -> None:
+                 code: Optional[str] = None, table: Optional[str] = None) -> None:
         super().__init__(message)
-        self.transient = transient
         self.message = message
         self.key = key
         self.item = item

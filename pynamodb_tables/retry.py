@@ -20,7 +20,8 @@ that runs for days keeps retrying however many faults it has met. Each failure i
 The cause is what an operation's event counts each resend under (``observing.RETRY_CAUSES``).
 While an operation is observed, :func:`send` also counts each request it sends and the capacity
 DynamoDB reports in its answer (``ConsumedCapacity``) into the operation's record
-(``observing.tally``). DynamoDB reports no capacity with a failure: a refused write or a
+(``observing.tally``), and into every meter of the thread (``observing.metered``: a repair's, a
+command's reads). DynamoDB reports no capacity with a failure: a refused write or a
 cancelled transaction is charged all the same, and not counted.
 
 A transaction's client request token stays the same while an earlier send may have landed
@@ -42,7 +43,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from .connection import refused_item
-from .observing import tally
+from .observing import meters, tally
 from .operations import ConditionNotMet, Failed
 
 logger = logging.getLogger("pynamodb_tables")
@@ -190,13 +191,15 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
     through unchanged. ``reads``: the request is a read (the capacity it consumes counts as read
     units where DynamoDB does not say).
     """
-    record = tally()
+    record, metering = tally(), meters()
     attempt = Attempt()
     transport = contention = 0
     after_unknown = False
     while True:
         if record is not None:
             record.sends += 1
+        for meter in metering:
+            meter.sent(reads=reads)
         try:
             answer = request(attempt)
         except Exception as exc:
@@ -216,16 +219,19 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
                 transport += 1
                 delay_index = transport
             else:
-                raise Failed(explained(failure, attempt.number + 1), key=key, code=failure.code, table=table,
-                             transient=failure.retry) from exc
+                raise Failed(explained(failure, attempt.number + 1), key=key, code=failure.code, table=table) from exc
             logger.debug("%s: %s; sending again (attempt %d)", what, failure.code, attempt.number + 2)
             if record is not None:
                 record.retries[failure.cause] += 1
             backoff(delay_index - 1)
             attempt.number += 1
         else:
-            if record is not None and isinstance(answer, dict):
-                record.consumed(answer.get("ConsumedCapacity"), reads=reads)
+            if isinstance(answer, dict) and (record is not None or metering):
+                capacity = answer.get("ConsumedCapacity")
+                if record is not None:
+                    record.consumed(capacity, reads=reads)
+                for meter in metering:
+                    meter.consumed(capacity, reads=reads)
             return answer
 
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.attributes import TTLAttribute
 
-from ..store import BoundTable
+from ..reads import Table
 from .settings import TablePair
 
 ON_DEMAND, PROVISIONED = "PAY_PER_REQUEST", "PROVISIONED"
@@ -34,14 +34,14 @@ class TableOptions:
     tags: Tuple[Tuple[str, str], ...] = ()
 
 
-def model_keys(table: BoundTable[Any]) -> List[Key]:
+def model_keys(table: Table) -> List[Key]:
     """The key schema the table's item model declares, hash key first."""
     attributes = list(table.model.get_attributes().values())
     return ([(a.attr_name, "HASH", a.attr_type) for a in attributes if a.is_hash_key]
             + [(a.attr_name, "RANGE", a.attr_type) for a in attributes if a.is_range_key])
 
 
-def model_ttl_attribute(table: BoundTable[Any]) -> str:
+def model_ttl_attribute(table: Table) -> str:
     """The attribute the item model declares as the table's TTL."""
     return next(a.attr_name for a in table.model.get_attributes().values() if isinstance(a, TTLAttribute))
 
@@ -57,7 +57,7 @@ class TableDefinition:
     options: TableOptions
 
     @classmethod
-    def of(cls, role: str, table: BoundTable[Any], options: TableOptions) -> "TableDefinition":
+    def of(cls, role: str, table: Table, options: TableOptions) -> "TableDefinition":
         return cls(role, table.table_name, tuple(model_keys(table)), model_ttl_attribute(table), options)
 
     def _common(self) -> Dict[str, Any]:

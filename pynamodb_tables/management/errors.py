@@ -1,13 +1,11 @@
 """Exit codes, and every failure as one line for stderr."""
 
-from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from pynamodb.exceptions import PynamoDBException
 
 from ..errors import PynamoDBTablesError
-from ..operations import Failed
-from ..retry import classify, describe_failure
+from ..reads import describe_failure, is_transient
 
 PROG = "pynamodb-tables"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -46,14 +44,4 @@ def describe_error(exc: BaseException) -> str:
     return one_line(text)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` means DynamoDB did not answer (connection, timeout, 5xx, throttling): waiting may mend it."""
-    seen: Optional[BaseException] = exc
-    while seen is not None:
-        if isinstance(seen, Failed):
-            return seen.transient
-        failure = classify(seen) if not isinstance(seen, PynamoDBTablesError) else None
-        if failure is not None:
-            return failure.retry
-        seen = seen.__cause__
-    return False
+__all__ = ["CommandError", "describe_error", "error_code", "is_transient", "one_line"]

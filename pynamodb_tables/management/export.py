@@ -9,8 +9,9 @@ import base64
 from decimal import Decimal
 from typing import Any, Dict, Iterator
 
+from ..observing import Capacity
+from ..reads import query_hash_key, request
 from .errors import CommandError
-from .reads import ReadCost, query_hash_key, request
 from .settings import TablePair
 
 
@@ -47,7 +48,7 @@ def plain_item(item: Dict[str, Any]) -> Dict[str, Any]:
 
 def export_items(tables: TablePair, image_id: str) -> Iterator[Dict[str, Any]]:
     """The job of ``image_id``, then each of its regions in ``region_id`` order (unknown image: an error)."""
-    cost = ReadCost()
+    cost = Capacity()
     job = request(tables.job, "get_item", cost, hash_key=image_id, consistent=True).get("Item")
     if not job:
         raise CommandError(f"unknown image {image_id!r}: no job in table {tables.job.table_name!r}")

@@ -14,10 +14,9 @@ from typing import Any, Dict, List, Optional
 
 from botocore.exceptions import ClientError
 
-from ..store import BoundTable, store_of
+from ..reads import Table, key_names, pages
 from .definition import PROVISIONED, Key, model_keys, model_ttl_attribute
 from .errors import error_code
-from .reads import ReadCost, pages, table_client
 from .settings import TablePair
 
 TTL_ON = ("ENABLED", "ENABLING")
@@ -129,15 +128,15 @@ def read_tags(report: TableReport, client: Any) -> None:
         report.tags_note = "unsupported by this endpoint" if code == UNSUPPORTED else f"unknown ({code})"
 
 
-def count_items(table: BoundTable[Any]) -> int:
+def count_items(table: Table) -> int:
     """Items in the table, counted by a scan of their keys (every page)."""
-    keys = list(store_of(table).key_names)
-    return sum(int(page["Count"]) for page in pages(table, "scan", ReadCost(), attributes=keys))
+    keys = list(key_names(table))
+    return sum(int(page["Count"]) for page in pages(table, "scan", attributes=keys))
 
 
-def inspect(role: str, table: BoundTable[Any], *, details: bool = False, approximate: bool = False) -> TableReport:
+def inspect(role: str, table: Table, *, details: bool = False, approximate: bool = False) -> TableReport:
     """What DynamoDB holds for ``table``; ``details`` adds PITR, tags and the item count."""
-    client, name = table_client(table), table.table_name
+    client, name = table.clients()[0], table.table_name
     report = TableReport(role, name, model_keys(table), model_ttl_attribute(table))
     description = table_description(client, name)
     if description is None:

@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException
 from ..job_table import JobItem
-from ..operations import failing_as
+from ..observing import Capacity
+from ..reads import loaded, pages, query_hash_key
 from ..repair.ending import is_stale
-from ..store import store_of
 from .job_status import job_summary
-from .reads import ReadCost, pages, query_hash_key
 from .settings import TablePair
 
 JSON_KEYS = ("image_id", "job_id", "state", "region_count", "region_success", "region_error", "start_time",
              "end_time", "stale_regions")
 
 #: Told how far the reading has gone: what is being read, how many done, of how many (if known), the cost.
-Progress = Callable[[str, int, Optional[int], ReadCost], None]
+Progress = Callable[[str, int, Optional[int], Capacity], None]
 
 
 @dataclass
@@ -40,18 +38,18 @@ class JobList:
     state: Optional[str]  # the --state asked for
     checked_at: int
     stale_after_seconds: float
-    scan: ReadCost  # the job table's pages
-    queries: ReadCost  # the listed jobs' regions
+    scan: Capacity  # the job table's pages
+    queries: Capacity  # the listed jobs' regions
 
     def as_json(self) -> List[Dict[str, Any]]:
         return [{key: job[key] for key in JSON_KEYS} for job in self.jobs]
 
 
-def no_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> None:
+def no_progress(what: str, done: int, total: Optional[int], cost: Capacity) -> None:
     pass
 
 
-def stale_regions(tables: TablePair, image_id: str, now_ms: int, stale_after_s: float, cost: ReadCost) -> int:
+def stale_regions(tables: TablePair, image_id: str, now_ms: int, stale_after_s: float, cost: Capacity) -> int:
     """How many of the job's regions are stale (a query projecting status, start and last update)."""
     regions = query_hash_key(tables.region, image_id, cost,
                              attributes=["region_status", "start_time", "last_updated_time"])
@@ -68,13 +66,11 @@ def whole_number(text: Optional[str]) -> Optional[int]:
 def list_jobs(tables: TablePair, state: Optional[str], stale_after_s: float,
               progress: Progress = no_progress) -> JobList:
     """Every job (only those in ``state`` if given), newest first, each with its stale regions."""
-    scan, queries = ReadCost(), ReadCost()
+    scan, queries = Capacity(), Capacity()
     jobs: List[JobItem] = []
     for page in pages(tables.job, "scan", scan):
         for raw in page.get("Items", []):
-            key = {"image_id": raw.get("image_id", {}).get("S")}
-            with failing_as(GetImageRequestItemException, "list-jobs", tables.job.table_name):
-                job = store_of(tables.job).loaded(raw, key=key)
+            job = loaded(tables.job, raw, "list-jobs")
             if job is not None:
                 jobs.append(job)
         progress("jobs", len(jobs), None, scan)

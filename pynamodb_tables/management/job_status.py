@@ -18,12 +18,10 @@ from collections import Counter
 from typing import Any, Dict, Optional
 
 from .. import clock
-from ..errors import GetImageRequestItemException
 from ..job_table import JobItem, JobTable
-from ..operations import failing_as
+from ..reads import read_job as read_stored_job
 from ..region_request_table import RegionRequestItem
 from ..repair.ending import is_stale
-from ..store import store_of
 from .errors import CommandError
 from .settings import TablePair
 
@@ -37,10 +35,7 @@ def whole(value: Optional[float]) -> Optional[int]:
 
 def read_job(job_table: JobTable, image_id: str) -> JobItem:
     """The job of ``image_id`` (strongly consistent); an unknown image is a :class:`CommandError`."""
-    store = store_of(job_table)
-    key = store.key(image_id)
-    with failing_as(GetImageRequestItemException, "status", store.table_name):
-        job = store.read(key)
+    job = read_stored_job(job_table, image_id, "status", listed=True)
     if job is None:
         raise CommandError(f"unknown image {image_id!r}: no job in table {job_table.table_name!r}")
     return job

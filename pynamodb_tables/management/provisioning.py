@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 from .definition import TableDefinition, TableOptions, definitions
 from .errors import CommandError, error_code
 from .inspection import TTL_ON, TableReport, inspect_both, table_description, tags_of
-from .reads import table_client
 from .settings import TablePair
 
 PITR_ATTEMPTS, PITR_RETRY_S = 20, 3.0  # a new table's continuous backups take a moment to become available
@@ -52,7 +51,7 @@ def ensure_tables(tables: TablePair, options: TableOptions) -> Iterator[TableRes
                  for c in [*r.conflicts(), *encryption_conflicts(r, options)]]
     if conflicts:
         raise CommandError("; ".join(conflicts) + "; nothing was changed")
-    plans = [(table_client(table), definition, report)
+    plans = [(table.clients()[0], definition, report)
              for (_, table), definition, report in zip(tables.roles(), definitions(tables, options), reports)]
     created = make_missing(plans)
     not_applied: List[str] = []
@@ -195,7 +194,7 @@ def delete_tables(tables: TablePair) -> Iterator[TableResult]:
                            "--no-deletion-protection-enabled); nothing was deleted")
     for (role, table), report in zip(tables.roles(), reports):
         if report.exists:
-            client = table_client(table)
+            client = table.clients()[0]
             client.delete_table(TableName=report.name)
             client.get_waiter("table_not_exists").wait(TableName=report.name, WaiterConfig=WAIT)
         yield TableResult(role, report.name, "deleted" if report.exists else "not found, nothing to delete")

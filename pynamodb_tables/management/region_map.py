@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..items import RegionRequestItem
 from ..job_table import JobItem
-from ..repair.reads import read_job
+from ..reads import read_job
 from .settings import TablePair
 
 #: Largest picture drawn (width, height), in pixels; the image is scaled to fit.

@@ -9,12 +9,11 @@ from datetime import datetime, timezone
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from ..items import is_outcome
-from ..observing import RETRY_CAUSES, OperationFigures
+from ..observing import RETRY_CAUSES, Capacity, OperationFigures
 from .inspection import TableReport, format_keys
 from .job_list import JobList
 from .job_status import JOB_STATES
 from .provisioning import TableResult
-from .reads import ReadCost
 
 
 @dataclass(frozen=True)
@@ -204,15 +203,15 @@ def job_list_view(jobs: JobList, table_name: str) -> View:
     if stale:
         view.append(Line(f"{len(stale)} job(s) with stale regions: no outcome and no update for "
                          f"{jobs.stale_after_seconds:g}s", "stale"))
-    view.append(Line(f"read {jobs.scan.units + jobs.queries.units:g} read units: {jobs.scan.requests} page(s) of the "
-                     f"job table ({jobs.scan.units:g}), {jobs.queries.requests} region queries "
-                     f"({jobs.queries.units:g})", "muted"))
+    view.append(Line(f"read {jobs.scan.read_units + jobs.queries.read_units:g} read units: {jobs.scan.reads} page(s) "
+                     f"of the job table ({jobs.scan.read_units:g}), {jobs.queries.reads} region queries "
+                     f"({jobs.queries.read_units:g})", "muted"))
     return view
 
 
-def reading_progress(what: str, done: int, total: Optional[int], cost: ReadCost) -> str:
+def reading_progress(what: str, done: int, total: Optional[int], cost: Capacity) -> str:
     """What a long read has done so far, for a terminal's status line."""
-    return f"reading {what} {done}{'' if total is None else f' of {total}'}: {cost.units:g} read units"
+    return f"reading {what} {done}{'' if total is None else f' of {total}'}: {cost.read_units:g} read units"
 
 
 def operations_view(figures: Dict[str, OperationFigures]) -> View:

@@ -2,13 +2,13 @@
 
 import os
 from dataclasses import dataclass
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from ..job_table import JOB_TABLE_ENV, JobTable
+from ..reads import Table
 from ..region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
-from ..store import BoundTable
 from .errors import EXIT_USAGE, REGION_ENV, CommandError
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
@@ -56,7 +56,7 @@ class TablePair(NamedTuple):
     job: JobTable
     region: RegionRequestTable
 
-    def roles(self) -> List[Tuple[str, BoundTable[Any]]]:
+    def roles(self) -> List[Tuple[str, Table]]:
         return list(zip(ROLES, (self.job, self.region)))
 
     def name_width(self) -> int:

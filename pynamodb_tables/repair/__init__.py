@@ -11,12 +11,12 @@ again.
   ``complete_region`` does.
 - ``end_job``: end a job whose regions all have an outcome.
 - ``is_stale``: when a region without an outcome counts as stale.
-- ``reads``: every job of the job table, page after page; ``metered``: the read and write
-  units a repair spent.
+- ``metered``: the read and write units a repair spent (``observing.metered``); the jobs a repair
+  works on are read through the package's read API (``pynamodb_tables.reads``).
 """
 
+from ..observing import Capacity, metered
 from .ending import EndedJob, JobNotFinishedError, StaleRegion, StaleSweep, end_job, fail_stale, is_stale, last_activity
-from .reads import Capacity, metered
 from .reconcile import Drift, Reconciliation, counted_as, reconcile
 
 __all__ = [

@@ -31,11 +31,12 @@ from ..completion import finish
 from ..errors import CompleteRegionException, EndImageException, InvalidRequestError
 from ..items import RegionRequestItem, RequestStatus, is_outcome
 from ..job_table import JobTable
+from ..observing import Capacity, metered
 from ..operations import ConditionNotMet, failing_as
+from ..reads import jobs_to_repair, read_job
 from ..region_request_table import RegionRequestTable, regions_of
 from ..region_states import is_running_status
 from ..store import store_of
-from .reads import Capacity, jobs_to_repair, metered, read_job
 
 
 def last_activity(start_ms: Optional[float], updated_ms: Optional[float]) -> Optional[int]:

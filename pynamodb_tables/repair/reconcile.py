@@ -38,7 +38,9 @@ from pynamodb.expressions.update import Action
 from ..errors import CompleteRegionException, UpdateRegionException
 from ..items import RegionRequestItem, RequestStatus, still
 from ..job_table import JobItem, JobTable
+from ..observing import Capacity, metered
 from ..operations import ConditionNotMet, failing_as
+from ..reads import jobs_to_repair, read_job
 from ..region_request_table import RegionRequestTable
 from ..region_states import (
     counted_entry,
@@ -50,7 +52,6 @@ from ..region_states import (
     unchanged,
 )
 from ..store import Seen, settle, store_of
-from .reads import Capacity, jobs_to_repair, metered, read_job
 
 OPERATION = "reconcile"
 SUCCESS, ERROR = "region_success", "region_error"
