@@ -29,7 +29,7 @@ from .observing import Capacity, metered
 from .operations import failing_as
 from .region_request_table import RegionRequestTable
 from .retry import classify, describe_failure
-from .store import Store, store_of
+from .store import Store, paginate, store_of
 
 __all__ = ["Table", "all_image_ids", "describe_failure", "is_transient", "items", "jobs_to_repair", "key_names",
            "loaded", "pages", "query_hash_key", "read_job", "request"]
@@ -65,13 +65,7 @@ def request(table: Table, operation: str, cost: Optional[Capacity] = None, **par
 
 def pages(table: Table, operation: str, cost: Optional[Capacity] = None, **parameters: Any) -> Iterator[Page]:
     """Every page of a ``scan`` or ``query``, in order, each sent (and retried) on its own."""
-    start: Optional[Dict[str, Any]] = None
-    while True:
-        page = request(table, operation, cost, start=start, **parameters)
-        yield page
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return
+    return paginate(lambda start: request(table, operation, cost, start=start, **parameters))
 
 
 def items(table: Table, operation: str, cost: Optional[Capacity] = None, **parameters: Any) -> Iterator[Page]:

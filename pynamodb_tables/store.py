@@ -24,7 +24,6 @@ and the one driver of every conditional write.
   ended...) when the item it is given says so.
 """
 
-import functools
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from typing import (
     Callable,
     Dict,
     Generic,
+    Iterator,
     List,
     Mapping,
     Optional,
@@ -186,17 +186,13 @@ class Store(Generic[M]):
     def query(self, key: Mapping[str, str]) -> List[M]:
         """Every item under ``key``'s hash key, all pages, strongly consistent."""
         hash_key = key[self.key_names[0]]
-        items: List[M] = []
-        start: Optional[Dict[str, Any]] = None
-        while True:
-            page = self.send(functools.partial(self._page, hash_key, start), key=key, reads=True)
-            items += [cast(M, self.loaded(raw)) for raw in page.get("Items", [])]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return items
 
-    def _page(self, hash_key: str, start: Optional[Dict[str, Any]], _: Attempt) -> Dict[str, Any]:
-        return read_page(self.model, "query", hash_key=hash_key, start=start, consistent=True)
+        def page(start: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+            return self.send(lambda _: read_page(self.model, "query", hash_key=hash_key, start=start, consistent=True),
+                             key=key, reads=True)
+
+        return [cast(M, self.loaded(raw)) for each in paginate(page) for raw in each.get("Items", [])]
+
 
     def update(self, key: Mapping[str, str], actions: Sequence[Action], condition: Condition) -> M:
         """One conditional ``UpdateItem``; returns the item as stored afterwards.
@@ -209,6 +205,18 @@ class Store(Generic[M]):
         answer = self.send(lambda _: update_item(self.model, hash_key, range_key, actions, condition), key=key)
         logger.debug("%s %s: written", self.table_name, dict(key))
         return cast(M, self.loaded(answer.get("Attributes"), key=key, written=True))
+
+
+def paginate(page: Callable[[Optional[Dict[str, Any]]], Dict[str, Any]]) -> Iterator[Dict[str, Any]]:
+    """Every page of a query or scan, in order: ``page(start)`` sends one from ``start`` (``None``: the first),
+    each on its own (a throttled page is sent again, not the whole read)."""
+    start: Optional[Dict[str, Any]] = None
+    while True:
+        answer = page(start)
+        yield answer
+        start = answer.get("LastEvaluatedKey")
+        if not start:
+            return
 
 
 def store_of(table: "BoundTable[M]") -> "Store[M]":
