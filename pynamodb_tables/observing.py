@@ -4,7 +4,7 @@ and two listeners of the package's own: events as CloudWatch metrics, and events
 A public operation (each method of the two tables, ``complete_region``, a ``TileRecorder``'s
 flush and ``complete``) runs inside :class:`observed`. While a listener is subscribed, that
 makes a :class:`Tally` the operation's current record (a context variable, so each thread has
-its own) which the one send loop (``retry.send``) counts into: each request sent, each request
+its own) which the one send loop (``connection.send``) counts into: each request sent, each request
 sent again by cause, and the capacity DynamoDB reported. Operations that a public operation
 calls inside it (a read, a tile write) count into the outer record: the caller gets exactly one
 event, for the call it made. The event is built and handed to each listener in the calling
@@ -46,7 +46,7 @@ from .errors import InvalidRequestError
 
 logger = logging.getLogger("pynamodb_tables")
 
-#: Why a request was sent again, as :attr:`OperationEvent.retries` counts it (``retry.classify`` decides).
+#: Why a request was sent again, as :attr:`OperationEvent.retries` counts it (``connection.classify`` decides).
 RETRY_CAUSES = ("throttled", "conflict", "answer_lost", "not_sent", "server_error")
 
 

@@ -1,7 +1,7 @@
 """An operation's failures and the one place they become its public error.
 
 The one family the internals raise to an operation, never to a caller, from the send loop
-(``retry.send``) up:
+(``connection.send``) up:
 
 - :class:`ConditionNotMet` (and :class:`TransactionRefused`): a conditional write was refused and
   changed nothing; it carries the item as stored, so the operation decides again

@@ -22,13 +22,12 @@ import contextlib
 from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Type, Union
 
 from . import validation
-from .connection import read_page
+from .connection import classify, describe_failure, read_page
 from .errors import GetImageRequestItemException, GetRegionRequestItemException, PynamoDBTablesError
 from .job_table import JobItem, JobTable
 from .observing import Capacity, metered
 from .operations import failing_as
 from .region_request_table import RegionRequestTable
-from .retry import classify, describe_failure
 from .store import Store, paginate, store_of
 
 __all__ = ["Table", "all_image_ids", "describe_failure", "is_transient", "items", "jobs_to_repair", "key_names",

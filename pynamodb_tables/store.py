@@ -8,7 +8,7 @@ and the one driver of every conditional write.
 - :class:`Store`: the table's private plumbing, reached by the package's own modules with
   :func:`store_of`. Items the caller builds are never written directly: every write is an update
   with actions on a key, so only what an operation means to change is sent. Every request goes
-  through :meth:`Store.send`, the one send-and-retry mechanism (:func:`~pynamodb_tables.retry.send`);
+  through :meth:`Store.send`, the one send-and-retry mechanism (:func:`~pynamodb_tables.connection.send`);
   a request that fails is a :class:`~pynamodb_tables.operations.Failed` for the operation to raise as
   its public error. :meth:`Store.read`: a strongly consistent ``GetItem``; :meth:`Store.query`: every
   page of a hash key, strongly consistent; :meth:`Store.update`: one conditional ``UpdateItem``
@@ -19,7 +19,7 @@ and the one driver of every conditional write.
   only its decision, a step that takes what is known of the item (:class:`Seen`), writes on a
   condition that holds only in that state, and returns its result. Its write refused, the step is
   taken again on the item as the refusal returned it (DynamoDB sends it back: no read), after a
-  backoff from the second refusal on, up to :data:`~pynamodb_tables.retry.CONTENTION_ATTEMPTS`
+  backoff from the second refusal on, up to :data:`~pynamodb_tables.connection.CONTENTION_ATTEMPTS`
   times. The step raises the operation's own errors (the region already succeeded, the job
   ended...) when the item it is given says so.
 """
@@ -52,12 +52,17 @@ from pynamodb.models import Model
 
 from . import validation
 from .connection import (
+    CONTENTION_ATTEMPTS,
+    Attempt,
     ConnectionSettings,
+    Failure,
+    backoff,
     client_of,
     commit,
     read_page,
     resolved_endpoint,
     resolved_region,
+    send,
     share_client,
     shared_connection,
     transaction,
@@ -66,7 +71,6 @@ from .connection import (
 from .errors import ConfigurationError
 from .observing import name_key
 from .operations import ConditionNotMet, Failed, TransactionRefused
-from .retry import CONTENTION_ATTEMPTS, Attempt, Failure, backoff, send
 
 logger = logging.getLogger("pynamodb_tables")
 

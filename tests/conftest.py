@@ -18,7 +18,7 @@ from typing import Iterator, List, Tuple
 import pytest
 from moto import mock_aws
 
-from pynamodb_tables import JobTable, RegionRequestTable, retry
+from pynamodb_tables import JobTable, RegionRequestTable, connection
 from pynamodb_tables.testing import DynamoDBLocal
 from tests.support import management
 from tests.support.backends import Backend
@@ -66,9 +66,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(autouse=True)
 def backoffs(monkeypatch: pytest.MonkeyPatch) -> List[float]:
     """The delays the package would have slept before resending, recorded instead of slept
-    (``tests/unit/test_retry.py`` checks the real sleeper once)."""
+    (``tests/unit/test_backoff.py`` checks the real sleeper once)."""
     delays: List[float] = []
-    monkeypatch.setattr(retry, "sleep", delays.append)
+    monkeypatch.setattr(connection, "sleep", delays.append)
     return delays
 
 

@@ -16,7 +16,7 @@ from pynamodb_tables import (
     RequestStatus,
     TileState,
     complete_region,
-    retry,
+    connection,
     tiles_to_process,
 )
 
@@ -140,7 +140,7 @@ class ThreadBarrier(threading.Barrier):
 def report(queue: Any, index: int, function: str, args: Tuple[Any, ...]) -> None:
     """Process entry point: run ``function`` of this module and put ``(index, result)`` on ``queue``. As in
     the test process, no backoff is slept (``conftest.backoffs``)."""
-    retry.sleep = lambda _: None
+    connection.sleep = lambda _: None
     try:
         result: Any = globals()[function](*args)
     except Exception as exc:
