@@ -3,6 +3,7 @@
 from typing import Any, Dict, Optional
 
 from . import clock, validation
+from .completion import Tie, is_made_for, made_for, tie_for, untie
 from .errors import (
     CompleteRegionException,
     EndImageException,
@@ -31,7 +32,6 @@ from .region_states import (
 )
 from .room import has_room_for, room_problem, sizes_as_in, values_size
 from .store import BoundTable, Seen, Write, settle, transact
-from .two_calls import Tie, is_made_for, made_for, tie_for, untie
 
 __all__ = ["IMAGE_REQUEST_TABLE_ENV", "JOB_TABLE_ENV", "ImageRequestItem", "ImageRequestTable", "JobItem", "JobTable"]
 
@@ -100,7 +100,7 @@ class JobTable(BoundTable[JobItem]):
         """Count a region in the job (``error=True``: in ``region_error``, else ``region_success``).
 
         Called in a thread whose last ``start_region_request`` was a region of this image and job (the model
-        runner's handlers: ``two_calls.py``), it counts that region, once, by its latest outcome. Otherwise it
+        runner's handlers: ``completion.py``), it counts that region, once, by its latest outcome. Otherwise it
         adds one, atomically, once per call. Returns the job as stored afterwards.
         """
         key = self._store.key(image_id)

@@ -8,7 +8,7 @@ completion in ``completion.py``; the item's size rule in ``room.py``.
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, cast
 
 from . import clock, validation
-from .completion import finish
+from .completion import finish, forget, tie_to
 from .errors import (
     CompleteRegionException,
     GetRegionRequestItemException,
@@ -53,7 +53,6 @@ from .room import has_room_for, require_room, sizes_as_in, values_size
 from .store import BoundTable, Seen, Write, settle, store_of, transact
 from .tile_buffer import BufferedStore, buffer_of, flush_seconds
 from .tiles import batch_of, tiles_to_process, write_tiles
-from .two_calls import forget, tie_to
 
 __all__ = ["REGION_REQUEST_TABLE_ENV", "RegionRequestItem", "RegionRequestTable", "tiles_to_process"]
 
@@ -112,7 +111,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         ``SUCCESS`` region (a finished region delivered again) is returned as it is, nothing
         written: the delivery replays to the same result.
         """
-        forget()  # (this thread's tie to the region it started before: two_calls.py)
+        forget()  # (this thread's tie to the region it started before: completion.py)
         given = validation.region_values(region_request_item)
         key = self._store.key(given["image_id"], given["region_id"])
         values = own_values(given)
@@ -122,7 +121,7 @@ class RegionRequestTable(BoundTable[RegionRequestItem]):
         self._before(key)
         stored = self._start(key, values, copy)
         self._saw(stored)
-        tie_to(self._store, stored)  # (the model runner's two calls: two_calls.py)
+        tie_to(self._store, stored)  # (the model runner's two calls: completion.py)
         copy_stored(region_request_item, stored)
         return stored
 

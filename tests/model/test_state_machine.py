@@ -202,7 +202,7 @@ class Model:
             self.error += (category == "error") - (region.counted == "error")
         region.counted = category
 
-    # -- the model runner's two calls (two_calls.py) ----------------------------------------------
+    # -- the model runner's two calls (completion.py) ---------------------------------------------
 
     def two_calls(self, region_id: str, outcome: str, order: str, stop_after: Optional[int], fault: Optional[str],
                   fault_at: int, gap: Optional[Gap], tied: bool, gap_raised: Optional[type]) -> Optional[type]:

@@ -9,7 +9,7 @@ from typing import Dict, List, Set
 PACKAGE = Path(__file__).resolve().parents[2] / "pynamodb_tables"
 #: The plumbing: what only the library's own modules use.
 PLUMBING = {"store", "retry", "connection", "operations", "region_states", "tiles", "completion", "room", "tile_buffer",
-            "validation", "two_calls", "tile_recorder"}
+            "validation", "tile_recorder"}
 
 
 def module_name(path: Path) -> str:
