@@ -23,7 +23,7 @@ from pynamodb_tables import (
     subscribe,
     tiles_to_process,
 )
-from pynamodb_tables.management.render import operations_view, plain_text
+from pynamodb_tables.management.views import operations_view, plain_text
 from pynamodb_tables.observing import EventSummary
 from pynamodb_tables.testing import create_tables, embedded_dynamodb
 

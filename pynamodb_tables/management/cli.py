@@ -9,7 +9,8 @@ from typing import Any, List, NoReturn, Optional, Sequence, Tuple
 from .. import __version__
 from ..job_table import JOB_TABLE_ENV
 from ..region_request_table import REGION_REQUEST_TABLE_ENV
-from . import commands, repair_commands
+from . import commands
+from .arguments import ENDPOINT_ENV, Settings
 from .commands import Command
 from .errors import (
     EXIT_FAILURE,
@@ -21,7 +22,6 @@ from .errors import (
     describe_error,
     one_line,
 )
-from .settings import ENDPOINT_ENV, Settings
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -65,8 +65,8 @@ def connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
 COMMANDS: Tuple[Command, ...] = (
     commands.create_tables, commands.describe, commands.delete, commands.status, commands.jobs, commands.export,
     commands.cloudformation, commands.policy, commands.cloudwatch_dashboard, commands.demo,
-    repair_commands.reconcile_command, repair_commands.fail_stale_command, repair_commands.end_job_command,
-    repair_commands.map_command,
+    commands.reconcile_command, commands.fail_stale_command, commands.end_job_command,
+    commands.map_command,
 )
 
 

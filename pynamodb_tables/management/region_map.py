@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ..items import RegionRequestItem
 from ..job_table import JobItem
 from ..reads import read_job
-from .settings import TablePair
+from .arguments import TablePair
 
 #: Largest picture drawn (width, height), in pixels; the image is scaled to fit.
 MAX_PICTURE = (900.0, 640.0)

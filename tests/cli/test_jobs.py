@@ -8,8 +8,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from pynamodb_tables.management.export import plain_item
-from pynamodb_tables.management.job_list import JSON_KEYS
+from pynamodb_tables.management.jobs import JSON_KEYS, plain_item
 from tests.support import management as support
 from tests.support.management import (
     Tables,

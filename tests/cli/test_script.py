@@ -113,7 +113,7 @@ def test_runs_as_a_module() -> None:
 def test_each_management_module_is_small_and_named_in_the_package_map() -> None:
     package = Path(pynamodb_tables.management.__file__).parent
     sizes = {path.stem: len(path.read_text().splitlines()) for path in package.glob("*.py")}
-    assert max(sizes.values()) <= 250, sizes
+    assert max(sizes.values()) <= 450, sizes  # (issue 25: modules of 150-450 lines, about a dozen)
     described = pynamodb_tables.management.__doc__ or ""
     assert [name for name in sizes if name != "__init__" and f"``{name}``" not in described] == []
 

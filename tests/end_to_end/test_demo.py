@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 from pynamodb_tables.job_table import JobItem
-from pynamodb_tables.management.demo_checks import DemoResult
-from pynamodb_tables.management.demo_scenario import Scenario
+from pynamodb_tables.management.demo import DemoResult, Scenario
 from tests.support import management as support
 from tests.support.management import Result, Tables, assert_one_line_error, local, operations_table, run, script_env
 
