@@ -1,7 +1,8 @@
 """A worker's calls for one image, against an embedded DynamoDB (DynamoDB Local where Java and its jar
 are found, else moto's server): a whole image with the README's worker calls, then a table of those
 calls built from the package's events (``subscribe``): per operation, calls, latency, requests sent,
-resends by cause and capacity units.
+resends by cause and capacity units (on moto, the package's estimate of what DynamoDB would charge,
+said under the table).
 
 Run it with ``./dev example``. With ``AWS_ENDPOINT_URL_DYNAMODB`` set it uses that endpoint
 instead, creating the tables if they are missing.
@@ -25,7 +26,7 @@ from pynamodb_tables import (
 )
 from pynamodb_tables.management.views import operations_view, plain_text
 from pynamodb_tables.observing import EventSummary
-from pynamodb_tables.testing import create_tables, embedded_dynamodb
+from pynamodb_tables.testing import capacity_note, create_tables, embedded_dynamodb
 
 
 def run_region(job_table: JobTable, region_table: RegionRequestTable, image_id: str, bounds: list,
@@ -88,7 +89,7 @@ def main() -> None:
             unsubscribe()
         print(f"job {job.image_id}: success={job.region_success} error={job.region_error} "
               f"count={job.region_count} ended={job.end_time is not None} duration={job.processing_duration}s")
-        print("\n" + plain_text(operations_view(summary.figures())))
+        print("\n" + plain_text(operations_view(summary.figures(), capacity_note(host))))
 
 
 if __name__ == "__main__":

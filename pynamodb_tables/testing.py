@@ -28,6 +28,8 @@ and a region (never real ones)::
 
 import contextlib
 import glob
+import io
+import json
 import logging
 import os
 import shutil
@@ -36,11 +38,13 @@ import subprocess
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from .job_table import JOB_TABLE_ENV, JobTable
 from .region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
+from .room import item_size
 
 JAR_ENV = "DYNAMODB_LOCAL_JAR"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"
@@ -164,12 +168,15 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its per-request lines
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint = ""
+        #: What its capacity units are (:data:`ESTIMATED`): say it beside a table of them.
+        self.capacity_note = ESTIMATED
 
     def start(self) -> "MotoServer":
         self.server.start()
         self._one_request_at_a_time()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        _estimating.add(self.endpoint)
         return self
 
     def _one_request_at_a_time(self) -> None:
@@ -180,15 +187,14 @@ class MotoServer:
 
         def one_at_a_time(environ: Any, start_response: Any) -> List[bytes]:
             with lock:
-                response = app(environ, start_response)
-                try:
-                    return list(response)
-                finally:
-                    getattr(response, "close", lambda: None)()
+                status, headers, body = _CapacityEstimate(app, environ).serve()
+                start_response(status, headers)
+                return [body]
 
         wsgi.app = one_at_a_time
 
     def stop(self) -> None:
+        _estimating.discard(self.endpoint)
         self.server.stop()
 
     def __enter__(self) -> "MotoServer":
@@ -196,6 +202,97 @@ class MotoServer:
 
     def __exit__(self, *_: Any) -> None:
         self.stop()
+
+
+#: What a table of capacity says where the units are the estimate below (moto's own are not DynamoDB's).
+ESTIMATED = "capacity estimated from item sizes, as DynamoDB would charge (moto does not)"
+
+
+class _CapacityEstimate:
+    """One request to moto, answered with the capacity DynamoDB would charge for it in place of moto's
+    (which charges a transaction nothing): read units per 4 KB read (half for an eventually consistent
+    read), write units per 1 KB of the larger of the item before and after, twice both in a transaction;
+    the items' sizes read from moto itself, before and after the request, with DynamoDB's size rules."""
+
+    def __init__(self, app: Any, environ: Any) -> None:
+        self.app, self.environ = app, environ
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        self.body = environ["wsgi.input"].read(length) if length else b""
+        self.target = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+
+    def call(self, target: str, body: bytes) -> Tuple[str, List[Tuple[str, str]], bytes]:
+        environ = dict(self.environ, CONTENT_LENGTH=str(len(body)), HTTP_X_AMZ_TARGET=f"DynamoDB_20120810.{target}")
+        environ["wsgi.input"] = io.BytesIO(body)
+        answer: List[Any] = []
+        chunks = self.app(environ, lambda status, headers, *_: answer.extend([status, list(headers)]))
+        try:
+            data = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return str(answer[0]), answer[1], data
+
+    def size(self, table: str, key: Any) -> int:
+        """The item's size as moto holds it now (0: none)."""
+        _, _, data = self.call("GetItem", json.dumps({"TableName": table, "Key": key, "ConsistentRead": True}).encode())
+        return item_size(json.loads(data or b"{}").get("Item") or {})
+
+    def serve(self) -> Tuple[str, List[Tuple[str, str]], bytes]:
+        request = json.loads(self.body or b"{}")
+        if self.target not in _ESTIMATED or request.get("ReturnConsumedCapacity") in (None, "NONE"):
+            return self.call(self.target, self.body)
+        writes = [(kind, entry) for item in request.get("TransactItems", []) for kind, entry in item.items()] \
+            if self.target == "TransactWriteItems" else [(self.target, request)] if self.target in _WRITES else []
+        before = [self.size(entry["TableName"], entry["Key"]) for _, entry in writes]
+        status, headers, data = self.call(self.target, self.body)
+        answer = json.loads(data or b"{}")
+        if not status.startswith("200") or "ConsumedCapacity" not in answer:
+            return status, headers, data
+        if writes:
+            units: Dict[str, float] = {}
+            for (kind, entry), was in zip(writes, before):
+                largest = max(was, self.size(entry["TableName"], entry["Key"]) if kind != "ConditionCheck" else 0)
+                factor = 2 if self.target == "TransactWriteItems" else 1
+                units[entry["TableName"]] = units.get(entry["TableName"], 0.0) + factor * _units(largest, 1024)
+            consumed: Any = [{"TableName": table, "CapacityUnits": total, "WriteCapacityUnits": total}
+                             for table, total in units.items()]
+            answer["ConsumedCapacity"] = consumed if self.target == "TransactWriteItems" else consumed[0]
+        else:
+            read = self.read_size(request, answer)
+            answer["ConsumedCapacity"] = {"TableName": request["TableName"], "CapacityUnits": _units(read, 4096) * (
+                1.0 if request.get("ConsistentRead") else 0.5)}
+        data = json.dumps(answer).encode()
+        headers = [(name, value) for name, value in headers if name.lower() not in ("content-length", "x-amz-crc32")]
+        headers += [("Content-Length", str(len(data))), ("x-amz-crc32", str(zlib.crc32(data)))]
+        return status, headers, data
+
+    def read_size(self, request: Dict[str, Any], answer: Dict[str, Any]) -> int:
+        """Bytes a read reads: the whole items, whatever it projects (DynamoDB charges them whole)."""
+        if self.target == "GetItem":
+            return self.size(request["TableName"], request["Key"])
+        whole = {name: value for name, value in request.items() if name not in ("ProjectionExpression",
+                                                                                 "AttributesToGet")}
+        status, _, data = self.call(self.target, json.dumps(whole).encode())
+        items = json.loads(data).get("Items", []) if status.startswith("200") else answer.get("Items", [])
+        return sum(item_size(item) for item in items)
+
+
+_WRITES = ("UpdateItem", "PutItem", "DeleteItem")
+_ESTIMATED = ("GetItem", "Query", "Scan", "TransactWriteItems", *_WRITES)
+
+
+def _units(size: int, unit: int) -> int:
+    """Capacity units for ``size`` bytes charged per ``unit`` bytes (at least one)."""
+    return max(1, -(-size // unit))
+
+
+_estimating: Set[str] = set()  # the endpoints of the moto servers running in this process
+
+
+def capacity_note(endpoint: Optional[str]) -> Optional[str]:
+    """What the capacity units reported at ``endpoint`` are, where they are not DynamoDB's own report:
+    :data:`ESTIMATED` for an embedded moto server of this process (``None``: DynamoDB's, or DynamoDB
+    Local's, which reports as DynamoDB charges)."""
+    return ESTIMATED if endpoint in _estimating else None
 
 
 def java_available() -> bool:

@@ -22,6 +22,7 @@ from ..items import Box, RequestStatus, TileState
 from ..job_table import JobItem, JobTable
 from ..observing import EventSummary, OperationFigures, subscribe
 from ..region_request_table import RegionRequestItem, complete_region, tiles_to_process
+from ..testing import capacity_note
 from .arguments import Settings, TablePair, open_table_pair
 from .definition import TableOptions
 from .errors import CommandError, describe_error
@@ -379,10 +380,11 @@ def run_demo(settings: Settings, workers: int, image_id: Optional[str]) -> None:
         print("\n" + plain_text(status_view(snapshot(tables, image_id, DEFAULT_STALE_AFTER_S))))
         regions = {r.region_id: r for r in tables.region.list_regions(image_id)}
         checks = DemoResult(scenario, tables.job.get_image_request(image_id), regions, events).checks()
+        units_note = capacity_note(settings.endpoint_url)
     for event in events:
         summary.merge(event.operations or {})
     print("\nchecks\n" + "\n".join(f"  {'ok  ' if ok else 'FAIL'}  {text}" for ok, text in checks))
-    print("\n" + plain_text(operations_view(summary.figures())))
+    print("\n" + plain_text(operations_view(summary.figures(), units_note)))
     failed = [text for ok, text in checks if not ok]
     if failed:
         raise CommandError(f"demo counts are not exact: {'; '.join(failed)}")

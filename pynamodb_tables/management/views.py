@@ -225,15 +225,17 @@ def reading_progress(what: str, done: int, total: Optional[int], cost: Capacity)
     return f"reading {what} {done}{'' if total is None else f' of {total}'}: {cost.read_units:g} read units"
 
 
-def operations_view(figures: Dict[str, OperationFigures]) -> View:
-    """Per operation, from the package's events: calls, errors, latency, requests sent, resends by cause, units."""
+def operations_view(figures: Dict[str, OperationFigures], units_note: Optional[str] = None) -> View:
+    """Per operation, from the package's events: calls, errors, latency, requests sent, resends by cause, units
+    (``units_note``: what they are, where they are not DynamoDB's own report)."""
     headers = ["operation", "calls", "errors", "p50 ms", "p99 ms", "sends",
                *(cause.replace("_", " ") for cause in RETRY_CAUSES), "read units", "write units"]
     rows = [[operation, str(each.calls), str(each.errors), f"{each.percentile_ms(0.5):.1f}",
              f"{each.percentile_ms(0.99):.1f}", str(each.sends), *(str(each.retries.get(c, 0)) for c in RETRY_CAUSES),
              f"{each.read_units:g}", f"{each.write_units:g}"] for operation, each in sorted(figures.items())]
-    return [Line("operations, from the package's events (resends by cause)", "title"),
-            Grid(headers, rows, right=frozenset(range(1, len(headers))))]
+    view: View = [Line("operations, from the package's events (resends by cause)", "title"),
+                  Grid(headers, rows, right=frozenset(range(1, len(headers))))]
+    return [*view, Line(f"units: {units_note}", "muted")] if units_note else view
 
 
 def units_line(capacity: Capacity) -> Line:

@@ -288,8 +288,10 @@ def make_runner_job(tables: Tables) -> List[str]:
 
 
 def operations_table(stdout: str) -> Dict[str, Dict[str, str]]:
-    """The demo's last block: a row per operation, by column (columns are two or more spaces apart)."""
-    lines = stdout.split("operations, from the package's events (resends by cause)\n")[1].strip().splitlines()
+    """The demo's last block: a row per operation, by column (columns are two or more spaces apart); the line
+    under it saying what the units are left out."""
+    lines = [line for line in stdout.split("operations, from the package's events (resends by cause)\n")[1].strip()
+             .splitlines() if not line.startswith("units: ")]
     headers = re.split(r"\s{2,}", lines[0].strip())
     rows = [dict(zip(headers, re.split(r"\s{2,}", line.strip()))) for line in lines[1:]]
     return {row["operation"]: row for row in rows}
