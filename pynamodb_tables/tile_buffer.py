@@ -153,8 +153,8 @@ class TileBuffer:
     def seen(self, item: Optional[RegionRequestItem], *, buffering: bool) -> None:
         """Remember ``item`` as the region last seen stored (after any call that returned or read it), if
         a table object that buffers saw it, or the buffer already knows the region (else: nothing kept)."""
-        if item is None or item.image_id is None or item.region_id is None:
-            return
+        if item is None or item.image_id is None or item.region_id is None or not (buffering or self._regions):
+            return  # (buffering off, and nothing buffered in this process: the buffer does nothing)
         key = (item.image_id, item.region_id)
         with self._lock:
             region = self._regions.pop(key, None)
@@ -176,6 +176,8 @@ class TileBuffer:
 
     def forget(self, key: RegionKey) -> None:
         """The region is unknown (a read found none): nothing of it is kept."""
+        if not self._regions:
+            return
         with self._lock:
             region = self._regions.get(key)
             if region is not None and not region.pending:
@@ -207,6 +209,8 @@ class TileBuffer:
     def flush_region(self, writer: Store[RegionRequestItem], key: RegionKey) -> Optional[RegionRequestItem]:
         """Write the region's buffered tiles (if any) through ``writer``; returns the region as stored
         afterwards (``None``: nothing was buffered). A failure keeps the tiles and raises."""
+        if not self._regions:  # (nothing buffered in this process: no lock taken)
+            return None
         with self._lock:
             region = self._regions.get(key)
             if region is None or not region.pending:
