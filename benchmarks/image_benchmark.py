@@ -60,7 +60,8 @@ from pynamodb_tables import (
     subscribe,
 )
 from pynamodb_tables.items import with_values
-from pynamodb_tables.observing import Listener, OperationEvent, observed, percentile
+from pynamodb_tables.listeners import percentile
+from pynamodb_tables.observing import Listener, OperationEvent, observed
 from pynamodb_tables.room import item_size
 from pynamodb_tables.store import store_of
 from pynamodb_tables.testing import DynamoDBLocal

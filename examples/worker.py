@@ -24,8 +24,8 @@ from pynamodb_tables import (
     subscribe,
     tiles_to_process,
 )
+from pynamodb_tables.listeners import EventSummary
 from pynamodb_tables.management.views import operations_view, plain_text
-from pynamodb_tables.observing import EventSummary
 from pynamodb_tables.testing import capacity_note, create_tables, embedded_dynamodb
 
 

@@ -22,7 +22,8 @@ from .errors import (
 )
 from .items import RequestStatus, TileState
 from .job_table import ImageRequestItem, ImageRequestTable, JobItem, JobTable
-from .observing import OperationEvent, emf_listener, subscribe
+from .listeners import emf_listener
+from .observing import OperationEvent, subscribe
 from .region_request_table import RegionRequestItem, RegionRequestTable, complete_region, tiles_to_process
 from .tile_recorder import TileRecorder
 

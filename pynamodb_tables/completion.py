@@ -49,7 +49,7 @@ from .items import (
     tile_lists,
     with_values,
 )
-from .operations import Failed, TransactionRefused, failing_as
+from .observing import Failed, TransactionRefused, failing_as
 from .region_states import (
     ERROR_COUNT,
     EXACT_ATTEMPTS,
@@ -89,7 +89,7 @@ def finish(regions: BufferedStore, jobs: Optional[Store[JobItem]], key: Dict[str
     completion holds only while the region runs the same attempt, and the region is read back.
 
     ``as_read``: complete ``region`` (a running copy) only as it was read: if it changed since,
-    nothing is written and :class:`~pynamodb_tables.operations.TransactionRefused` is raised
+    nothing is written and :class:`~pynamodb_tables.observing.TransactionRefused` is raised
     (``stored_items[0]``: the region as stored) instead of deciding again on the new state.
     """
     store = regions.store

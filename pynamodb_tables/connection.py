@@ -68,8 +68,7 @@ from pynamodb.models import Model
 from pynamodb.settings import get_settings_value
 from pynamodb.transactions import TransactWrite
 
-from .observing import meters, tally
-from .operations import ConditionNotMet, Failed
+from .observing import ConditionNotMet, Failed, meters, tally
 from .validation import shown
 
 #: The model runner's workers run 50 threads; a smaller pool would make them queue for connections.
@@ -407,9 +406,9 @@ def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: boo
     """Send ``request`` until DynamoDB answers it; up to ``retries`` resends after transport
     faults and up to :data:`CONTENTION_ATTEMPTS` after throttling or lost races.
 
-    Raises the operations' own family (``operations.py``): ``refusal(failure, after_unknown)`` (a
-    :class:`~pynamodb_tables.operations.ConditionNotMet`; by default with the stored item in wire
-    form) when a condition refused it, and :class:`~pynamodb_tables.operations.Failed` naming
+    Raises the operations' own family (``observing.py``): ``refusal(failure, after_unknown)`` (a
+    :class:`~pynamodb_tables.observing.ConditionNotMet`; by default with the stored item in wire
+    form) when a condition refused it, and :class:`~pynamodb_tables.observing.Failed` naming
     ``key`` and ``table`` when it failed for good; any other exception (not a failed request) passes
     through unchanged. ``reads``: the request is a read (the capacity it consumes counts as read
     units where DynamoDB does not say).

@@ -16,7 +16,7 @@ from .errors import (
     UpdateImageException,
 )
 from .items import JobItem, copy_stored, set_actions, settable, with_values
-from .operations import ConditionNotMet, Failed, located, table_operation
+from .observing import ConditionNotMet, Failed, located, table_operation
 from .region_states import (
     ERROR_COUNT,
     SUCCESS_COUNT,

@@ -1,5 +1,8 @@
-"""Observing operations: one :class:`OperationEvent` per public operation, to the listeners subscribed,
-and two listeners of the package's own: events as CloudWatch metrics, and events summed per operation.
+"""A public operation: its event, its failures and the one place they become its public error.
+
+One :class:`OperationEvent` per public operation goes to the listeners subscribed; the package's own
+listeners are in ``listeners.py`` (CloudWatch metrics, events summed per operation) and ``otel.py``
+(OpenTelemetry spans).
 
 A public operation (each method of the two tables, ``complete_region``, a ``TileRecorder``'s
 flush and ``complete``) runs inside :class:`observed`. While a listener is subscribed, that
@@ -13,36 +16,49 @@ thread once the operation has returned or raised; a listener that raises is logg
 With no listener subscribed, :class:`observed` sets no record and the send loop counts nothing:
 observing costs one check per operation and one per request.
 
-:func:`emf_listener` writes one Embedded Metric Format (EMF) JSON line per operation. A CloudWatch
-agent, or Lambda, reading the lines a worker writes turns them into metrics in ``namespace``, with
-the dimensions ``Operation`` and ``Table`` (the format the model runner's own metrics use). The lines
-are written by the package itself: no dependency. The key of the item and the error's type are plain
-members of each line (searchable in CloudWatch Logs Insights), never dimensions (one metric per image
-would cost one metric per image).
+A block's requests are metered the same way (:func:`metered`, a :class:`Capacity`: a repair's, a
+command's reads): counted by the send loop, where each event counts its own.
 
-An :class:`EventSummary` is a listener (``subscribe(summary)``) summing events per operation: calls,
-errors, latency percentiles, sends, resends by cause, capacity. What it holds, per operation, is plain
-data (:class:`OperationFigures`), which can be merged across threads or processes::
+The one family the internals raise to an operation, never to a caller, from the send loop
+(``connection.send``) up:
 
-    summary = EventSummary()
-    unsubscribe = subscribe(summary)
-    ...  # the worker's calls
-    figures = summary.figures()  # {"add_tile": OperationFigures(calls=..., ...), ...}
+- :class:`ConditionNotMet` (and :class:`TransactionRefused`): a conditional write was refused and
+  changed nothing; it carries the item as stored, so the operation decides again
+  (``store.settle``).
+- :class:`Failed`: the operation failed (a request DynamoDB did not take, an unknown item, an
+  item that cannot be read...).
+
+:func:`operation` (and :func:`table_operation`, for a table's public method) wraps one public
+operation: observed as one event (:class:`observed`), its :class:`Failed` raised as the
+operation's public error, naming the operation, the table and the key, chaining the cause
+(:func:`failing_as`); the package's own errors raised inside are named where they are not already
+(:func:`located`).
 """
 
-import json
+import functools
 import logging
-import re
-import sys
 import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    cast,
+)
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, PynamoDBTablesError
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -264,162 +280,101 @@ def _deliver(event: OperationEvent) -> None:
             logger.exception("a listener of pynamodb_tables' events raised on %s; ignored", event.operation)
 
 
-DEFAULT_NAMESPACE = "PynamoDBTables"
-DIMENSIONS = ("Operation", "Table")
-#: Each metric of a line and its CloudWatch unit. The contract's eight, then a metric for each other cause of a resend.
-METRICS: Tuple[Tuple[str, str], ...] = (
-    ("Duration", "Milliseconds"),
-    ("Sends", "Count"),
-    ("Retries", "Count"),
-    ("Throttles", "Count"),
-    ("Conflicts", "Count"),
-    ("ReadUnits", "Count"),
-    ("WriteUnits", "Count"),
-    ("Errors", "Count"),
-    ("LostAnswers", "Count"),
-    ("NotSent", "Count"),
-    ("ServerErrors", "Count"),
-)
+class ConditionNotMet(Exception):
+    """A conditional write was refused and changed nothing; the operation decides what that means.
+
+    ``stored`` is the item as the refusal found it (``None``: no such item), ``after_unknown``
+    whether an earlier send of the same write may have landed (so the refusal may be its own).
+    """
+
+    def __init__(self, stored: Any, after_unknown: bool) -> None:
+        super().__init__("condition not met")
+        self.stored = stored
+        self.after_unknown = after_unknown
 
 
-_NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
+class TransactionRefused(ConditionNotMet):
+    """A transaction cancelled by a condition: ``refused[i]`` tells whether write ``i``'s condition
+    failed, ``stored_items[i]`` is its item as stored (``None``: no such item)."""
+
+    def __init__(self, refused: List[bool], stored_items: List[Any], after_unknown: bool) -> None:
+        first = next((item for item, no in zip(stored_items, refused) if no), None)
+        super().__init__(first, after_unknown)
+        self.refused = refused
+        self.stored_items = stored_items
 
 
-def namespace_problem(namespace: object) -> Optional[str]:
-    """What makes ``namespace`` no CloudWatch namespace (``None``: it is one)."""
-    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace) or not namespace.strip():
-        return ("a CloudWatch namespace is 1 to 255 letters, digits, spaces or . - _ / # :, "
-                f"got {namespace!r}")
-    if namespace.startswith("AWS/"):
-        return f"namespaces starting with AWS/ are AWS's own, got {namespace!r}"
-    return None
+class Failed(Exception):
+    """The operation failed: ``message`` says why, ``key`` names the item (``None``: the operation's
+    own), ``item`` is the stored item where the failure has one, ``code`` DynamoDB's error code
+    when a request failed, ``table`` the table it failed on (``None``: the operation's own).
+    Raise it ``from`` the cause."""
+
+    def __init__(self, message: str, *, key: Optional[Mapping[str, Any]] = None, item: Any = None,
+                 code: Optional[str] = None, table: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.item = item
+        self.code = code
+        self.table = table
 
 
-def metric_values(event: OperationEvent) -> Dict[str, float]:
-    """The value of each of :data:`METRICS` for ``event``."""
-    retries = event.retries
-    return {
-        "Duration": round(event.duration_ms, 3),
-        "Sends": event.sends,
-        "Retries": event.retried,
-        "Throttles": retries.get("throttled", 0),
-        "Conflicts": retries.get("conflict", 0),
-        "ReadUnits": event.read_units,
-        "WriteUnits": event.write_units,
-        "Errors": 0 if event.error is None else 1,
-        "LostAnswers": retries.get("answer_lost", 0),
-        "NotSent": retries.get("not_sent", 0),
-        "ServerErrors": retries.get("server_error", 0),
-    }
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def emf_document(event: OperationEvent, namespace: str = DEFAULT_NAMESPACE) -> Dict[str, Any]:
-    """``event`` as one EMF document: the metadata (``_aws``), the dimensions and metrics at the top level,
-    and the key and error type as plain members."""
-    document: Dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(event.started_at * 1000),
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [list(DIMENSIONS)],
-                "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRICS],
-            }],
-        },
-        "Operation": event.operation,
-        "Table": event.table or "",
-    }
-    document.update(metric_values(event))
-    document.update({name: value for name, value in event.key.items() if name not in document})
-    if event.error is not None:
-        document["ErrorType"] = type(event.error).__name__
-    return document
+@contextmanager
+def located(operation: str, table: Optional[str] = None) -> Iterator[None]:
+    """Errors raised inside name ``operation`` and ``table`` where they do not already."""
+    try:
+        yield
+    except PynamoDBTablesError as exc:
+        exc.locate(operation, table)
+        raise
 
 
-def emf_listener(stream: Optional[IO[str]] = None, namespace: str = DEFAULT_NAMESPACE) -> Listener:
-    """A listener writing one EMF JSON line per event to ``stream`` (default: ``sys.stdout`` as it is
-    when each line is written), in ``namespace``; lines from many threads never interleave."""
-    problem = namespace_problem(namespace)
-    if problem is not None:
-        raise InvalidRequestError(f"emf_listener: bad namespace: {problem}")
-    lock = threading.Lock()
-
-    def write(event: OperationEvent) -> None:
-        line = json.dumps(emf_document(event, namespace), separators=(",", ":"), default=str) + "\n"
-        out = stream if stream is not None else sys.stdout
-        with lock:
-            out.write(line)
-            out.flush()
-
-    return write
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0 to 1) of ``values``, nearest rank (``nan`` for none)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+@contextmanager
+def failing_as(error: Type["PynamoDBTablesError"], operation: Optional[str],
+               table: Optional[str] = None) -> Iterator[None]:
+    """The one place where a failure becomes the public error: inside, a :class:`Failed` is raised as
+    ``error`` naming ``operation``, the table (the failure's, else ``table``) and the failure's key,
+    chaining its cause; the package's own errors are named where they are not already. ``operation``
+    ``None``: the enclosing operation's (a step of it whose failures are ``error`` rather than the
+    operation's own class)."""
+    try:
+        if operation is None:
+            yield
+        else:
+            with located(operation, table):
+                yield
+    except Failed as failure:
+        public = error(failure.message, operation=operation, table=failure.table or table, key=failure.key,
+                       item=failure.item)
+        public.code = failure.code
+        raise public from failure.__cause__
 
 
-@dataclass
-class OperationFigures:
-    """One operation's events, summed."""
-
-    calls: int = 0
-    errors: int = 0
-    sends: int = 0
-    retries: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(RETRY_CAUSES, 0))
-    read_units: float = 0.0
-    write_units: float = 0.0
-    durations_ms: List[float] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, event: OperationEvent) -> "OperationFigures":
-        """One event's figures."""
-        return cls(1, int(event.error is not None), event.sends, dict(event.retries), event.read_units,
-                   event.write_units, [event.duration_ms])
-
-    def merge(self, other: "OperationFigures") -> None:
-        self.calls += other.calls
-        self.errors += other.errors
-        self.sends += other.sends
-        for cause, count in other.retries.items():
-            self.retries[cause] = self.retries.get(cause, 0) + count
-        self.read_units += other.read_units
-        self.write_units += other.write_units
-        self.durations_ms += other.durations_ms
-
-    def percentile_ms(self, q: float) -> float:
-        return percentile(self.durations_ms, q)
+@contextmanager
+def operation(name: str, table: Optional[str], error: Type["PynamoDBTablesError"],
+              key: Optional[Mapping[str, str]] = None) -> Iterator[None]:
+    """One public operation: observed (one event, ``observing.observed``, on ``key`` if given, else on
+    the first key it names), its failures raised as ``error`` (:func:`failing_as`)."""
+    with observed(name, table, key), failing_as(error, name, table):
+        yield
 
 
-class EventSummary:
-    """A listener summing the events it is given, per operation (thread-safe)."""
+def table_operation(error: Type["PynamoDBTablesError"]) -> Callable[[F], F]:
+    """A public table method, one :func:`operation` named after it on ``self.table_name``, whose
+    failures are ``error``."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._figures: Dict[str, OperationFigures] = {}
+    def decorate(method: F) -> F:
+        name = method.__name__
 
-    def __call__(self, event: OperationEvent) -> None:
-        with self._lock:
-            self._figures.setdefault(event.operation, OperationFigures()).merge(OperationFigures.of(event))
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with operation(name, getattr(self, "table_name", None), error):
+                return method(self, *args, **kwargs)
 
-    def merge(self, figures: Mapping[str, OperationFigures]) -> None:
-        """Add figures summed elsewhere (another process's)."""
-        with self._lock:
-            for operation, each in figures.items():
-                self._figures.setdefault(operation, OperationFigures()).merge(each)
+        return cast(F, wrapper)
 
-    def figures(self) -> Dict[str, OperationFigures]:
-        """The figures so far, by operation (a copy)."""
-        with self._lock:
-            copy = {operation: OperationFigures() for operation in self._figures}
-            for operation, each in self._figures.items():
-                copy[operation].merge(each)
-            return copy
-
-    def take(self) -> Dict[str, OperationFigures]:
-        """The figures so far, by operation; the summary starts again from none."""
-        with self._lock:
-            taken, self._figures = self._figures, {}
-            return taken
+    return decorate

@@ -25,8 +25,7 @@ from . import validation
 from .connection import classify, describe_failure, read_page
 from .errors import GetImageRequestItemException, GetRegionRequestItemException, PynamoDBTablesError
 from .job_table import JobItem, JobTable
-from .observing import Capacity, metered
-from .operations import failing_as
+from .observing import Capacity, failing_as, metered
 from .region_request_table import RegionRequestTable
 from .store import Store, paginate, store_of
 

@@ -30,8 +30,7 @@ from .items import (
     with_values,
 )
 from .job_table import JobTable
-from .observing import observed
-from .operations import ConditionNotMet, Failed, failing_as, table_operation
+from .observing import ConditionNotMet, Failed, failing_as, observed, table_operation
 from .region_states import (
     EXACT_ATTEMPTS,
     LIFECYCLE_ATTRIBUTES,

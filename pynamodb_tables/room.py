@@ -28,7 +28,7 @@ from pynamodb.models import Model
 
 from .errors import PynamoDBTablesError, RegionFullError
 from .items import Batch, RegionRequestItem, RequestStatus, TileListAttribute, absent, length, with_values
-from .operations import Failed
+from .observing import Failed
 
 ITEM_LIMIT = 400 * 1024
 #: What an item may fill, measured with its numbers and status at their widest (``room.reserved_size``):

@@ -9,10 +9,10 @@ and the one driver of every conditional write.
   :func:`store_of`. Items the caller builds are never written directly: every write is an update
   with actions on a key, so only what an operation means to change is sent. Every request goes
   through :meth:`Store.send`, the one send-and-retry mechanism (:func:`~pynamodb_tables.connection.send`);
-  a request that fails is a :class:`~pynamodb_tables.operations.Failed` for the operation to raise as
+  a request that fails is a :class:`~pynamodb_tables.observing.Failed` for the operation to raise as
   its public error. :meth:`Store.read`: a strongly consistent ``GetItem``; :meth:`Store.query`: every
   page of a hash key, strongly consistent; :meth:`Store.update`: one conditional ``UpdateItem``
-  returning the new item, or, when refused, :class:`~pynamodb_tables.operations.ConditionNotMet`
+  returning the new item, or, when refused, :class:`~pynamodb_tables.observing.ConditionNotMet`
   carrying the stored item from the refusal itself.
 - :func:`transact`: one ``TransactWriteItems`` with a client request token, all or nothing.
 - :func:`settle`: decide, write on condition, decide again from the refusal. An operation supplies
@@ -69,8 +69,7 @@ from .connection import (
     update_item,
 )
 from .errors import ConfigurationError
-from .observing import name_key
-from .operations import ConditionNotMet, Failed, TransactionRefused
+from .observing import ConditionNotMet, Failed, TransactionRefused, name_key
 
 logger = logging.getLogger("pynamodb_tables")
 
@@ -201,7 +200,7 @@ class Store(Generic[M]):
     def update(self, key: Mapping[str, str], actions: Sequence[Action], condition: Condition) -> M:
         """One conditional ``UpdateItem``; returns the item as stored afterwards.
 
-        Raises :class:`~pynamodb_tables.operations.ConditionNotMet` (with the stored item, chaining
+        Raises :class:`~pynamodb_tables.observing.ConditionNotMet` (with the stored item, chaining
         DynamoDB's refusal) when the condition failed and nothing changed.
         """
         hash_key, range_key = self.key_values(key)
@@ -314,7 +313,7 @@ def transact(writes: Sequence[Write], *, settings_from: Optional[Store[Any]] = N
     """One ``TransactWriteItems`` of ``writes`` with a client request token: all or nothing.
 
     Botocore's and the package's resends reuse the token while an earlier send may have
-    landed, so DynamoDB applies the transaction once. Raises :class:`~pynamodb_tables.operations.
+    landed, so DynamoDB applies the transaction once. Raises :class:`~pynamodb_tables.observing.
     TransactionRefused` when a condition failed (nothing changed), a failure for any other. The
     connection settings are those of ``settings_from`` (default: the first write's table).
     """

@@ -33,8 +33,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, 
 from . import validation
 from .errors import ConfigurationError, RegionFullError, UpdateRegionException
 from .items import Batch, Box, RegionRequestItem, TileKey, TileState, recorded, tile_key, tile_lists
-from .observing import announce
-from .operations import operation
+from .observing import announce, operation
 from .store import Store
 from .tiles import batch_of, write_tiles
 

@@ -11,7 +11,7 @@ from .completion import finish
 from .errors import CompleteRegionException, InvalidRequestError, UpdateRegionException
 from .items import Box, RegionRequestItem, RequestStatus, TileState
 from .job_table import JobItem, JobTable
-from .operations import located, operation
+from .observing import located, operation
 from .region_request_table import RegionRequestTable, regions_of
 from .region_states import terminal_status
 from .store import store_of

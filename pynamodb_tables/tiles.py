@@ -21,7 +21,7 @@ from pynamodb.expressions.update import Action
 from . import clock, validation
 from .errors import RegionFullError
 from .items import Batch, Box, RegionRequestItem, TileKey, TileState, recorded, tile_key, tile_lists
-from .operations import Failed
+from .observing import Failed
 from .region_states import EXACT_ATTEMPTS, none_recorded, unchanged
 from .room import has_room_for, require_room, room_since, tile_bytes
 from .store import Seen, Store, settle

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from ..job_table import JOB_TABLE_ENV, JobTable
-from ..observing import namespace_problem
+from ..listeners import namespace_problem
 from ..reads import Table
 from ..region_request_table import REGION_REQUEST_TABLE_ENV, RegionRequestTable
 from .errors import EXIT_USAGE, REGION_ENV, CommandError

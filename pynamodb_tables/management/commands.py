@@ -13,7 +13,7 @@ from argparse import Namespace
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..observing import DEFAULT_NAMESPACE
+from ..listeners import DEFAULT_NAMESPACE
 from ..repair import end_job, fail_stale, reconcile
 from .arguments import (
     Option,

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pynamodb.attributes import TTLAttribute
 
-from ..observing import DIMENSIONS
+from ..listeners import DIMENSIONS
 from ..reads import Table
 from .arguments import TablePair, logical_id
 

@@ -20,7 +20,8 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from ..errors import ImageAlreadyEndedError
 from ..items import Box, RequestStatus, TileState
 from ..job_table import JobItem, JobTable
-from ..observing import EventSummary, OperationFigures, subscribe
+from ..listeners import EventSummary, OperationFigures
+from ..observing import subscribe
 from ..region_request_table import RegionRequestItem, complete_region, tiles_to_process
 from ..testing import capacity_note
 from .arguments import Settings, TablePair, open_table_pair

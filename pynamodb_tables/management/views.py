@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from ..items import is_outcome
-from ..observing import RETRY_CAUSES, Capacity, OperationFigures
+from ..listeners import OperationFigures
+from ..observing import RETRY_CAUSES, Capacity
 from ..repair import EndedJob, Reconciliation, StaleSweep
 from ..repair.ending import CHANGED, FAILED
 from .jobs import JOB_STATES, JobList

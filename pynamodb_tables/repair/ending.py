@@ -31,8 +31,7 @@ from ..completion import finish
 from ..errors import CompleteRegionException, EndImageException, InvalidRequestError
 from ..items import RegionRequestItem, RequestStatus, is_outcome
 from ..job_table import JobTable
-from ..observing import Capacity, metered
-from ..operations import ConditionNotMet, failing_as
+from ..observing import Capacity, ConditionNotMet, failing_as, metered
 from ..reads import jobs_to_repair, read_job
 from ..region_request_table import RegionRequestTable, regions_of
 from ..region_states import is_running_status

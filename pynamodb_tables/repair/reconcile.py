@@ -38,8 +38,7 @@ from pynamodb.expressions.update import Action
 from ..errors import CompleteRegionException, UpdateRegionException
 from ..items import RegionRequestItem, RequestStatus, still
 from ..job_table import JobItem, JobTable
-from ..observing import Capacity, metered
-from ..operations import ConditionNotMet, failing_as
+from ..observing import Capacity, ConditionNotMet, failing_as, metered
 from ..reads import jobs_to_repair, read_job
 from ..region_request_table import RegionRequestTable
 from ..region_states import (

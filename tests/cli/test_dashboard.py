@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
-from pynamodb_tables.observing import DIMENSIONS, METRICS
+from pynamodb_tables.listeners import DIMENSIONS, METRICS
 from tests.support.management import cli
 
 SEARCH = re.compile(r"SEARCH\('\{(?P<schema>[^}]*)\} MetricName=\"(?P<metric>\w+)\"(?P<tables>[^']*)', "

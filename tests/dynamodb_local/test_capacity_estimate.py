@@ -13,7 +13,8 @@ from pynamodb_tables import (
     complete_region,
     subscribe,
 )
-from pynamodb_tables.observing import Capacity, EventSummary
+from pynamodb_tables.listeners import EventSummary
+from pynamodb_tables.observing import Capacity
 from pynamodb_tables.reads import pages
 from pynamodb_tables.testing import MotoServer, create_tables
 

@@ -52,7 +52,7 @@ from pynamodb_tables import (
     complete_region,
     tile_buffer,
 )
-from pynamodb_tables.operations import failing_as
+from pynamodb_tables.observing import failing_as
 from pynamodb_tables.repair import fail_stale, reconcile
 from pynamodb_tables.room import ITEM_BUDGET, reserved_size
 from pynamodb_tables.store import store_of

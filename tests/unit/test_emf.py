@@ -17,7 +17,7 @@ from pynamodb_tables import (
     emf_listener,
     subscribe,
 )
-from pynamodb_tables.observing import METRICS, emf_document
+from pynamodb_tables.listeners import METRICS, emf_document
 from tests.support.workers import in_threads
 
 #: The units CloudWatch takes (``MetricDatum.Unit``).

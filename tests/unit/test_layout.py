@@ -8,7 +8,7 @@ from typing import Dict, List, Set
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pynamodb_tables"
 #: The plumbing: what only the library's own modules use.
-PLUMBING = {"store", "retry", "connection", "operations", "region_states", "tiles", "completion", "room", "tile_buffer",
+PLUMBING = {"store", "connection", "region_states", "tiles", "completion", "room", "tile_buffer",
             "validation", "tile_recorder"}
 
 
