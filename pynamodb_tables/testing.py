@@ -218,10 +218,14 @@ class _CapacityEstimate:
         self.app, self.environ = app, environ
         length = int(environ.get("CONTENT_LENGTH") or 0)
         self.body = environ["wsgi.input"].read(length) if length else b""
-        self.target = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))  # (DynamoDB's: "DynamoDB_20120810.GetItem")
+        self.target = target.rpartition(".")[2] if target.startswith("DynamoDB_") else ""
 
-    def call(self, target: str, body: bytes) -> Tuple[str, List[Tuple[str, str]], bytes]:
-        environ = dict(self.environ, CONTENT_LENGTH=str(len(body)), HTTP_X_AMZ_TARGET=f"DynamoDB_20120810.{target}")
+    def call(self, target: Optional[str], body: bytes) -> Tuple[str, List[Tuple[str, str]], bytes]:
+        """The app's answer to the request with ``body`` (``target``: as another DynamoDB operation)."""
+        environ = dict(self.environ, CONTENT_LENGTH=str(len(body)))
+        if target is not None:
+            environ["HTTP_X_AMZ_TARGET"] = f"DynamoDB_20120810.{target}"
         environ["wsgi.input"] = io.BytesIO(body)
         answer: List[Any] = []
         chunks = self.app(environ, lambda status, headers, *_: answer.extend([status, list(headers)]))
@@ -237,13 +241,15 @@ class _CapacityEstimate:
         return item_size(json.loads(data or b"{}").get("Item") or {})
 
     def serve(self) -> Tuple[str, List[Tuple[str, str]], bytes]:
+        if self.target not in _ESTIMATED:  # (another operation, or another service: CloudFormation, SQS...)
+            return self.call(None, self.body)
         request = json.loads(self.body or b"{}")
-        if self.target not in _ESTIMATED or request.get("ReturnConsumedCapacity") in (None, "NONE"):
-            return self.call(self.target, self.body)
+        if request.get("ReturnConsumedCapacity") in (None, "NONE"):
+            return self.call(None, self.body)
         writes = [(kind, entry) for item in request.get("TransactItems", []) for kind, entry in item.items()] \
             if self.target == "TransactWriteItems" else [(self.target, request)] if self.target in _WRITES else []
         before = [self.size(entry["TableName"], entry["Key"]) for _, entry in writes]
-        status, headers, data = self.call(self.target, self.body)
+        status, headers, data = self.call(None, self.body)
         answer = json.loads(data or b"{}")
         if not status.startswith("200") or "ConsumedCapacity" not in answer:
             return status, headers, data

@@ -643,6 +643,19 @@ class Workers(RuleBasedStateMachine):
         order (issue 23, finding 9: a reconcile there once counted the region twice)."""
         self.take(worker, (*step[:4], stop_after, *step[5:7], gap), None, None)
 
+    @rule(worker=st.integers(0, WORKERS - 1), other=st.integers(1, WORKERS - 1), step=two_call_steps,
+          again=two_call_steps, fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)))
+    def a_second_attempt(self, worker: int, other: int, step: Tuple[Any, ...], again: Tuple[Any, ...],
+                         fault: Optional[str]) -> None:
+        """The model runner v3's scheduler starts a running image again (its attempt looks stalled; or the image
+        message comes twice; issue 27): another worker starts the image again (a fault on its request) while
+        this one finishes a region with the two calls (dying after any, as that rule); the second attempt then
+        finishes the same region again, a finished region met again, or its message's first run."""
+        second = (worker + other) % WORKERS
+        self.take(second, ("start_image",), fault, None)
+        self.take(worker, step, None, None)
+        self.take(second, (again[0], step[1], *again[2:]), None, None)
+
     @rule(worker=st.integers(0, WORKERS - 1), step=repair_steps,
           fault=st.one_of(st.none(), st.sampled_from(FAULT_KINDS)),
           other=others)
