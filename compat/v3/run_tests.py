@@ -16,6 +16,7 @@ import argparse
 import collections
 import concurrent.futures
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 HERE = Path(__file__).resolve().parent
 COMPAT = HERE.parent
@@ -113,10 +114,12 @@ def source_tree(given: str) -> Path:
 
 def run_group(tree: Path, group: str, on_package: bool) -> Outcomes:
     report = WORK / f"junit-{group.replace(' ', '-')}-{'package' if on_package else 'own'}.xml"
-    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": os.pathsep.join(["src", ".", str(HERE)] if on_package
-                                                                       else ["src", "."])}
+    tables = report.with_suffix(".tables.jsonl")
+    tables.unlink(missing_ok=True)
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": os.pathsep.join(["src", ".", str(HERE)]),
+           "V3_TABLES": str(tables)}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-               *(["-p", "shim_v3"] if on_package else []), f"--junitxml={report}",
+               "-p", "tables_v3", *(["-p", "shim_v3"] if on_package else []), f"--junitxml={report}",
                *(f"--deselect={test}" for test in LEFT_OUT), *GROUPS[group]]
     with open(report.with_suffix(".log"), "w") as log:
         subprocess.run(command, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=1200, check=False)
@@ -132,6 +135,28 @@ def run_group(tree: Path, group: str, on_package: bool) -> Outcomes:
                 break
         outcomes[name] = (state, message)
     return outcomes
+
+
+def tables_left(group: str, on_package: bool) -> Dict[str, Any]:
+    """What each test of the run left in the two tables (``tables_v3``), by test."""
+    path = WORK / f"junit-{group.replace(' ', '-')}-{'package' if on_package else 'own'}.tables.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {entry["test"]: entry["tables"] for entry in map(json.loads, lines)}
+
+
+def first_difference(own: Dict[str, Any], package: Dict[str, Any]) -> str:
+    """Where two tables' contents first differ: the table, the item's key, the attribute and both values."""
+    for role in own:
+        mine, theirs = package.get(role, []), own[role]
+        if len(mine) != len(theirs):
+            return f"{role} table: {len(theirs)} items on its own modules, {len(mine)} on pynamodb_tables"
+        for theirs_item, mine_item in zip(theirs, mine):
+            for attribute in sorted(set(theirs_item) | set(mine_item)):
+                if theirs_item.get(attribute) != mine_item.get(attribute):
+                    key = theirs_item.get("region_id") or theirs_item.get("image_id")
+                    return (f"{role} {key!r}.{attribute}: {str(theirs_item.get(attribute))[:60]} on its own modules, "
+                            f"{str(mine_item.get(attribute))[:60]} on pynamodb_tables")
+    return "?"
 
 
 def main() -> int:
@@ -170,6 +195,17 @@ def main() -> int:
                                    + (f" ({mine[1]})" if mine[1] else ""))
     for test, reason in LEFT_OUT.items():
         print(f"left out on both sides: {test}: {reason}")
+    compared, unequal = 0, []
+    for group in GROUPS:
+        own_tables, package_tables = tables_left(group, False), tables_left(group, True)
+        for test in sorted(set(own_tables) & set(package_tables)):
+            name = test.removeprefix(f"{TESTS}/").replace("/", ".").replace(".py::", "::")
+            if results[(group, True)].get(name, ("",))[0] != "passed" or \
+                    results[(group, False)].get(name, ("",))[0] != "passed":
+                continue
+            compared += 1
+            if own_tables[test] != package_tables[test]:
+                unequal.append(f"{name}: {first_difference(own_tables[test], package_tables[test])}")
     print(f"{'tests':<18}{'its own modules':<30}pynamodb_tables")
     for group, own_counts, package_counts in rows:
         def shown(counts: collections.Counter) -> str:  # type: ignore[type-arg]
@@ -190,6 +226,9 @@ def main() -> int:
     stale = sorted(set(NOT_APPLICABLE) - set(listed))
     for name in stale:
         print(f"  (listed, but not failing on pynamodb_tables only: {name})")
+    print(f"the tables each test left (v3's item attributes, times aside), where it passed on both sides: "
+          f"{compared - len(unequal)} of {compared} tests leave the same tables")
+    differences += [f"tables differ: {line}" for line in unequal]
     if differences:
         print("DIFFERENCES (a test that passes on v3's own modules and not on pynamodb_tables):")
         for line in differences:
