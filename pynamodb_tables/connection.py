@@ -1,20 +1,16 @@
 """How a request reaches DynamoDB: connection settings, the calls PynamoDB's models do not make, and the
 one send-and-retry loop every request goes through (:func:`send`).
 
-Settings are PynamoDB's own (``connect_timeout_seconds``, ``read_timeout_seconds``,
-``max_retry_attempts``, ``max_pool_connections``), given to a table's constructor, and apply to every
-call it makes, transactions included. The one extension at PynamoDB's connection level:
-:func:`update_item`, an ``UpdateItem`` that returns the new item and, when its condition refuses it,
-the stored item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), which PynamoDB's ``Model.update``
-does not ask for. This module is the only one that reaches PynamoDB's connection objects. Every
-request asks for the capacity it consumes (``ReturnConsumedCapacity=TOTAL``: said here where
-PynamoDB's call takes it, added by PynamoDB's connection to every other request), and every call here
-returns DynamoDB's whole answer, with its ``ConsumedCapacity``, for the send loop to count.
+Settings are PynamoDB's own (``connect_timeout_seconds``, ``read_timeout_seconds``, ``max_retry_attempts``,
+``max_pool_connections``), given to a table's constructor, for every call it makes, transactions included.
+The one extension at PynamoDB's connection level (this module is the only one that reaches its connection
+objects): :func:`update_item`, an ``UpdateItem`` that returns the new item and, when its condition refuses
+it, the stored item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``). Every request asks for the capacity
+it consumes (``ReturnConsumedCapacity=TOTAL``) and every call here returns DynamoDB's whole answer.
 
-The package owns retries (botocore is configured to send each request once; ``max_retry_attempts``
-is the package's), so that it always knows when a request is sent again and why, and so that no retry
-budget is shared across calls: a worker that runs for days keeps retrying however many faults it has
-met. Each failure is classified (:func:`classify`)::
+The package owns retries (botocore sends each request once; ``max_retry_attempts`` is the package's), so
+it always knows when a request is sent again and why, and no retry budget is shared across calls. Each
+failure is classified (:func:`classify`)::
 
     answer                               landed?   what send does                                 cause
     -----------------------------------  --------  ---------------------------------------------  ------------
@@ -29,17 +25,13 @@ met. Each failure is classified (:func:`classify`)::
     connection refused / connect timeout no        backs off, sends again                         not_sent
     anything else (validation, auth...)  no        raises Failed
 
-The cause is what an operation's event counts each resend under (``observing.RETRY_CAUSES``).
-:func:`send` also counts each request it sends and the capacity DynamoDB reports in its answer into
-the operation's record (``observing.tally``, while it is observed) and into every meter of the thread
-(``observing.metered``: a repair's, a command's reads). DynamoDB reports no capacity with a failure:
-a refused write or a cancelled transaction is charged all the same, and not counted.
-
+:func:`send` counts each request and resend (by cause, ``observing.RETRY_CAUSES``) and the capacity each
+answer reports into the operation's record (``observing.tally``) and every meter of the thread
+(``observing.metered``); DynamoDB reports no capacity with a failure, though it charges a refused write.
 A transaction's client request token stays the same while an earlier send may have landed (DynamoDB
-then answers the resend with the first outcome, without applying it again) and is renewed after an
-answer that proves nothing landed. A plain write sent again after an unknown outcome may be refused by
-its own landed copy: the refusal says so (``after_unknown``), and each operation recognises its own
-write from the stored item.
+answers the resend with the first outcome) and is renewed once nothing can have landed. A plain write
+sent again after an unknown outcome may be refused by its own landed copy: the refusal says so
+(``after_unknown``), and each operation recognises its own write from the stored item.
 """
 
 import functools
