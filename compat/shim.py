@@ -10,7 +10,7 @@ handlers and tile workers) runs unchanged on top of them.
 import contextlib
 import sys
 import types
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 DATABASE = "aws.osml.model_runner.database"
 SHIMS = {
@@ -19,13 +19,14 @@ SHIMS = {
 }
 
 
-def install() -> None:
-    """Register the shim modules; refuses if the model runner's database package was already imported."""
+def install(shims: Dict[str, Tuple[str, ...]] = SHIMS) -> None:
+    """Register the shim modules (``shims``: module name to the names it re-exports; default 2.3.0's); refuses if
+    the model runner's database package was already imported."""
     if DATABASE in sys.modules:
         raise RuntimeError(f"{DATABASE} is already imported: install the shims before importing the model runner")
     import pynamodb_tables
 
-    for name, exported in SHIMS.items():
+    for name, exported in shims.items():
         module = types.ModuleType(name, f"pynamodb_tables' {', '.join(exported)} in place of the model runner's")
         for attribute in exported:
             setattr(module, attribute, getattr(pynamodb_tables, attribute))

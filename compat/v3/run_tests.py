@@ -116,7 +116,7 @@ def run_group(tree: Path, group: str, on_package: bool) -> Outcomes:
     report = WORK / f"junit-{group.replace(' ', '-')}-{'package' if on_package else 'own'}.xml"
     tables = report.with_suffix(".tables.jsonl")
     tables.unlink(missing_ok=True)
-    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": os.pathsep.join(["src", ".", str(HERE)]),
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": os.pathsep.join(["src", ".", str(HERE), str(COMPAT)]),
            "V3_TABLES": str(tables)}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                "-p", "tables_v3", *(["-p", "shim_v3"] if on_package else []), f"--junitxml={report}",

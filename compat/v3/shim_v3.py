@@ -7,26 +7,12 @@ Loaded before any test module, it registers two modules under the names of v3's
 package, handlers, tile workers, scheduler) then runs unchanged on top of them.
 """
 
-import sys
-import types
+from shim import DATABASE, install  # (compat/shim.py: 2.3.0's shim, the same mechanism)
 
-DATABASE = "aws.osml.model_runner.database"
+#: v3's two modules and the names each re-exports.
 SHIMS = {
     f"{DATABASE}.image_request_table": ("ImageRequestItem", "ImageRequestTable"),
     f"{DATABASE}.region_request_table": ("RegionRequestItem", "RegionRequestTable"),
 }
 
-
-def install() -> None:
-    if DATABASE in sys.modules:
-        raise RuntimeError(f"{DATABASE} is already imported: install the shims before importing the model runner")
-    import pynamodb_tables
-
-    for name, exported in SHIMS.items():
-        module = types.ModuleType(name, f"pynamodb_tables' {', '.join(exported)} in place of the model runner's")
-        for attribute in exported:
-            setattr(module, attribute, getattr(pynamodb_tables, attribute))
-        sys.modules[name] = module
-
-
-install()
+install(SHIMS)
