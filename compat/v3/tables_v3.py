@@ -5,8 +5,8 @@ A line is ``{"test": id, "tables": {"image": [...], "region": [...]}}``, each it
 the attributes v3's own items declare (so the package's own bookkeeping, such as the job's record of the
 regions it counted, is not compared), leaving out the values that differ between any two runs (times,
 durations, time to live), and a region's empty tile list as none (the package starts a region with both
-lists empty; v3 leaves a list out until it holds a tile). ``run_tests.py`` compares the lines of a run on v3's own modules with those of a run
-on this package.
+lists empty; v3 leaves a list out until it holds a tile). ``run_tests.py`` compares the lines of a run on v3's
+own modules with those of a run on this package.
 """
 
 import json
@@ -62,7 +62,8 @@ def scan(role: str) -> List[Dict[str, Any]]:
     if not botocore_stubber.enabled:  # (the test's moto is not up: nothing to read, and no AWS to ask)
         return []
     try:
-        table = boto3.resource("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION")).Table(os.environ[ENV[role]])
+        resource = boto3.resource("dynamodb", region_name=os.environ.get("AWS_DEFAULT_REGION"))
+        table = resource.Table(os.environ[ENV[role]])
         items: List[Dict[str, Any]] = table.scan(ConsistentRead=True).get("Items", [])
     except Exception:  # (no moto, or no such table: the test made none)
         return []
