@@ -45,6 +45,7 @@ class Case:
     target: int = 3  # the region that dies; 3 is the last one processed (it completes the image)
     held: Tuple[int, ...] = (3,)  # regions the image worker leaves: the target and those processed after it
     fail_update: bool = False  # the target's first update_region_request raises (the handler's failure path)
+    image_again: bool = False  # the image worker gets the image message again once its regions are done
 
 
 CASES = (
@@ -57,6 +58,7 @@ CASES = (
     Case("(no crash) a PARTIAL region delivered twice", None, target=PARTIAL, held=()),
     Case("the job call, the target not last", "job.complete_region_request", target=2, held=(2, 3)),
     Case("the region completion, the target not last", "region.complete_region_request", target=2, held=(2, 3)),
+    Case("(no crash) the image message delivered twice", None, image_again=True),
 )
 
 
@@ -195,6 +197,14 @@ def image_worker(spec: Dict[str, Any], runner: Any, harness: Any, image_request:
     runner.image_request_handler.process_image_request(request)
     while runner._process_region_requests():
         pass
+    if spec.get("image_again"):  # (a queue's redelivery, as v3's scheduler starts an image again: issue 27)
+        again = image_request.from_external_message(harness.image_message(path, spec["model_url"]))
+        try:
+            runner.image_request_handler.process_image_request(again)
+        except Exception as exc:  # (the model runner's own failure path ran: its tables say what it did)
+            sys.stderr.write(f"[crash case] the image message again: {type(exc).__name__}: {exc}\n")
+        while runner._process_region_requests():
+            pass
     return {
         "image_id": request.image_id,
         "messages": {str(i): m for i, m in messages.items()},
@@ -231,7 +241,8 @@ def run_case(case: Case, flavor: Flavor, out_dir: Path, endpoint: str, model_url
     workdir.mkdir(exist_ok=True)
     base = {"name": name, "endpoint": endpoint, "tables": flavor.tables, "model_url": model_url,
             "workdir": str(workdir)}
-    code, first = start_worker({**base, "step": "1-image", "role": "image", "held": list(case.held)}, out_dir, env)
+    code, first = start_worker({**base, "step": "1-image", "role": "image", "held": list(case.held),
+                                "image_again": case.image_again}, out_dir, env)
     if code != 0 or first is None:
         return {"broken": f"the image worker exited {code} (log: {out_dir / name}-1-image.log)"}
     target = first["messages"][str(case.target)]
