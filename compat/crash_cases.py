@@ -197,17 +197,20 @@ def image_worker(spec: Dict[str, Any], runner: Any, harness: Any, image_request:
     runner.image_request_handler.process_image_request(request)
     while runner._process_region_requests():
         pass
+    again_failed = None
     if spec.get("image_again"):  # (a queue's redelivery, as v3's scheduler starts an image again: issue 27)
         again = image_request.from_external_message(harness.image_message(path, spec["model_url"]))
         try:
             runner.image_request_handler.process_image_request(again)
-        except Exception as exc:  # (the model runner's own failure path ran: its tables say what it did)
-            sys.stderr.write(f"[crash case] the image message again: {type(exc).__name__}: {exc}\n")
+        except Exception as exc:  # (the model runner's own failure path ran: it fails the image)
+            again_failed = f"{type(exc).__name__}: {exc}"
+            sys.stderr.write(f"[crash case] the image message again: {again_failed}\n")
         while runner._process_region_requests():
             pass
     return {
         "image_id": request.image_id,
         "messages": {str(i): m for i, m in messages.items()},
+        "again_failed": again_failed,
         "index": index,
         "tiles": {str(index[k]): sorted(harness.bounds_key(t) for t in ts) for k, ts in tiles.items()},
     }
@@ -296,6 +299,8 @@ def judge(first: Dict[str, Any], last: Dict[str, Any], ends: List[Dict[str, Any]
             faults.append(f"region {position}: {region.get('region_status')} with tiles missing")
         if region.get("region_status") not in TERMINAL:
             faults.append(f"region {position}: no outcome ({region.get('region_status')})")
+    if first.get("again_failed"):
+        faults.append(f"the image message delivered again failed the image ({first['again_failed'][:80]})")
     landed = [end for end in ends if end["landed"]]
     if not landed:
         faults.append("the image never ended")
