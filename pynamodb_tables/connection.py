@@ -387,20 +387,15 @@ def explained(failure: Failure, attempts: int) -> str:
     return f"DynamoDB {failure.summary()}"
 
 
-def _refused(failure: Failure, after_unknown: bool) -> ConditionNotMet:
-    """A plain write's refusal, with its stored item as DynamoDB returned it (wire form)."""
-    return ConditionNotMet(failure.items[0] if failure.items else None, after_unknown)
-
-
-def send(request: Callable[[Attempt], T], *, retries: int, what: str, reads: bool = False,
-         key: Optional[Mapping[str, Any]] = None, table: Optional[str] = None,
-         refusal: Callable[[Failure, bool], ConditionNotMet] = _refused) -> T:
+def send(request: Callable[[Attempt], T], *, retries: int, what: str,
+         refusal: Callable[[Failure, bool], ConditionNotMet], reads: bool = False,
+         key: Optional[Mapping[str, Any]] = None, table: Optional[str] = None) -> T:
     """Send ``request`` until DynamoDB answers it; up to ``retries`` resends after transport
     faults and up to :data:`CONTENTION_ATTEMPTS` after throttling or lost races.
 
     Raises the operations' own family (``observing.py``): ``refusal(failure, after_unknown)`` (a
-    :class:`~pynamodb_tables.observing.ConditionNotMet`; by default with the stored item in wire
-    form) when a condition refused it, and :class:`~pynamodb_tables.observing.Failed` naming
+    :class:`~pynamodb_tables.observing.ConditionNotMet`, carrying the stored item as its caller loads
+    it) when a condition refused it, and :class:`~pynamodb_tables.observing.Failed` naming
     ``key`` and ``table`` when it failed for good; any other exception (not a failed request) passes
     through unchanged. ``reads``: the request is a read (the capacity it consumes counts as read
     units where DynamoDB does not say).

@@ -168,8 +168,6 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its per-request lines
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint = ""
-        #: What its capacity units are (:data:`ESTIMATED`): say it beside a table of them.
-        self.capacity_note = ESTIMATED
 
     def start(self) -> "MotoServer":
         self.server.start()
